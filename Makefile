@@ -1,0 +1,41 @@
+# Everything installs into .venv with uv (itself installed from PyPI into .tools). Only python3.11 and make are needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV := .tools/bin/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-quick lint bench emulator clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(STAMP): pyproject.toml $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(BIN)/python -e ".[dev]"
+	touch $(STAMP)
+
+## demo: start the 8x8 emulator and run the main job against it (prints what moved and where).
+demo: $(STAMP)
+	$(BIN)/python -m example_dags.run_demo
+
+## test: lint, type-check and run the whole test suite (what CI runs).
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+## test-quick: the suite without the slow reliability scenarios.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not reliability"
+
+lint: $(STAMP)
+	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks
+	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks
+	$(BIN)/mypy
+
+## emulator: run the emulator in the foreground (Ctrl-C to stop).
+emulator: $(STAMP)
+	$(BIN)/eightbyeight-emulator --regions us-east,uk
+
+clean:
+	rm -rf $(VENV) .tools .demo

@@ -1,0 +1,350 @@
+"""
+Reading and validating an ``eightbyeight`` Airflow connection. Pure code: no I/O.
+
+login = API key, password = secret (both from 8x8 Admin Console), extras per :data:`CONN_FIELDS`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_eightbyeight.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+CONN_TYPE = "eightbyeight"
+DEFAULT_CONN_ID = "eightbyeight_default"
+DEFAULT_API_BASE_URL = "https://api.8x8.com"
+DEFAULT_API_VERSION = "v3"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 1.0
+DEFAULT_RETRY_MAX_WAIT = 60.0
+MAX_MAX_RETRIES = 20
+
+#: The connection form's custom fields (``conn-fields`` in the provider info).
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "region": {
+        "label": "Region",
+        "description": "8x8 storage region (us-west, us-east, uk, ap, ca). Leave empty to discover the "
+        "account's regions; with several, tasks must choose one or ask for all.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "api_base_url": {
+        "label": "API base URL",
+        "description": f"Root of the 8x8 API. Default {DEFAULT_API_BASE_URL}. HTTPS only, except loopback "
+        "addresses (a local emulator) or when 'Allow insecure HTTP' is set.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+    "token_url": {
+        "label": "Token URL",
+        "description": "OAuth token endpoint. Default {api_base_url}/oauth/v2/token, so setting the API "
+        "base URL is usually enough.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+    "api_version": {
+        "label": "API version",
+        "description": f"Cloud Storage API version in the URL path. Default {DEFAULT_API_VERSION}.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": f"Seconds to wait for 8x8 to connect or send data. Default {DEFAULT_TIMEOUT:g}.",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a failed request (HTTP 429 and 5xx, connection errors, timeouts) with "
+        f"exponential backoff. Default {DEFAULT_MAX_RETRIES}.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MAX_RETRIES},
+    },
+    "allow_insecure": {
+        "label": "Allow insecure HTTP",
+        "description": "Allow an http:// base URL that is not a loopback address. Never for real 8x8.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+}
+
+#: Extras read but not shown in the form (tuning knobs for tests and benchmarks).
+_HIDDEN_EXTRAS = {"retry_backoff", "retry_max_wait", "connect_timeout", "discovery_region"}
+_KNOWN_EXTRAS = set(CONN_FIELDS) | _HIDDEN_EXTRAS
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Validated settings of one ``eightbyeight`` connection. ``secret`` is excluded from ``repr``."""
+
+    conn_id: str
+    api_key: str
+    secret: str = field(repr=False)
+    region: str | None = None
+    api_base_url: str = DEFAULT_API_BASE_URL
+    token_url: str = f"{DEFAULT_API_BASE_URL}/oauth/v2/token"
+    api_version: str = DEFAULT_API_VERSION
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = 10.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
+    retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
+    allow_insecure: bool = False
+    discovery_region: str | None = None
+
+    def storage_root(self, region: str) -> str:
+        """``{api_base_url}/storage/{region}/{api_version}``, without a trailing slash."""
+        return f"{self.api_base_url}/storage/{region}/{self.api_version}"
+
+    @classmethod
+    def from_connection(cls, conn: Any, **overrides: Any) -> ConnectionSettings:
+        """
+        Build settings from an Airflow ``Connection`` (anything with conn_id, login, password, host, port
+        and extra_dejson).
+
+        :param overrides: values that win over the connection (``None`` values are ignored).
+        :raises ConfigurationError: naming the field and the fix when something is missing or invalid.
+        """
+        conn_id = getattr(conn, "conn_id", None) or DEFAULT_CONN_ID
+        extras = _extras(conn, conn_id)
+        extras.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(extras) - _KNOWN_EXTRAS)
+        if unknown:
+            log.warning(
+                "Connection %r has extras this provider does not use: %s (known: %s).",
+                conn_id,
+                ", ".join(unknown),
+                ", ".join(sorted(CONN_FIELDS)),
+            )
+
+        api_key = (getattr(conn, "login", None) or "").strip()
+        secret = getattr(conn, "password", None) or ""
+        if not api_key:
+            raise ConfigurationError(
+                f"Connection {conn_id!r} has no API key",
+                hint="Put the key from 8x8 Admin Console (API Keys) in the login / 'API key' field",
+            )
+        if not secret.strip():
+            raise ConfigurationError(
+                f"Connection {conn_id!r} has no secret",
+                hint="Put the key's secret from 8x8 Admin Console in the password / 'Secret' field",
+            )
+
+        allow_insecure = _bool(extras.get("allow_insecure"), "allow_insecure", conn_id)
+        base_raw = extras.get("api_base_url") or _url_from_host(conn)
+        api_base_url = _base_url(base_raw or DEFAULT_API_BASE_URL, "api_base_url", conn_id, allow_insecure)
+        token_raw = extras.get("token_url")
+        token_url = (
+            _check_url(str(token_raw), "token_url", conn_id, allow_insecure).rstrip("/")
+            if token_raw
+            else f"{api_base_url}/oauth/v2/token"
+        )
+        api_version = _str(extras.get("api_version"), "api_version", conn_id) or DEFAULT_API_VERSION
+        if "/" in api_version:
+            raise ConfigurationError(
+                f"Connection {conn_id!r}: api_version {api_version!r} must be a single path segment",
+                hint="Use e.g. 'v3'",
+            )
+        return cls(
+            conn_id=conn_id,
+            api_key=api_key,
+            secret=secret,
+            region=_region(extras.get("region"), conn_id),
+            api_base_url=api_base_url,
+            token_url=token_url,
+            api_version=api_version.strip("/"),
+            timeout=_number(extras.get("timeout"), "timeout", conn_id, DEFAULT_TIMEOUT, minimum=0.001),
+            connect_timeout=_number(
+                extras.get("connect_timeout"), "connect_timeout", conn_id, 10.0, minimum=0.001
+            ),
+            max_retries=int(
+                _number(
+                    extras.get("max_retries"),
+                    "max_retries",
+                    conn_id,
+                    DEFAULT_MAX_RETRIES,
+                    minimum=0,
+                    maximum=MAX_MAX_RETRIES,
+                    integer=True,
+                )
+            ),
+            retry_backoff=_number(
+                extras.get("retry_backoff"), "retry_backoff", conn_id, DEFAULT_RETRY_BACKOFF, minimum=0
+            ),
+            retry_max_wait=_number(
+                extras.get("retry_max_wait"), "retry_max_wait", conn_id, DEFAULT_RETRY_MAX_WAIT, minimum=0
+            ),
+            allow_insecure=allow_insecure,
+            discovery_region=_region(extras.get("discovery_region"), conn_id),
+        )
+
+
+def _extras(conn: Any, conn_id: str) -> dict[str, Any]:
+    try:
+        raw = conn.extra_dejson
+    except Exception as err:  # a malformed extra JSON string
+        raise ConfigurationError(
+            f"Connection {conn_id!r} has an extra field that is not valid JSON: {err}",
+            hint='Write extras as a JSON object, e.g. {"region": "us-east"}',
+        ) from None
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: extras must be a JSON object, got {type(raw).__name__}",
+            hint='Write extras as a JSON object, e.g. {"region": "us-east"}',
+        )
+    prefix = f"extra__{CONN_TYPE}__"
+    extras: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key[len(prefix) :] if key.startswith(prefix) else key
+        if value is not None and value != "":
+            extras[name] = value
+    return extras
+
+
+def _url_from_host(conn: Any) -> str | None:
+    host = (getattr(conn, "host", None) or "").strip()
+    if not host:
+        return None
+    if "://" in host:
+        return host
+    port = getattr(conn, "port", None)
+    return f"https://{host}:{port}" if port else f"https://{host}"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if not host:
+        return False
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(value: str, name: str, conn_id: str, allow_insecure: bool) -> str:
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} {text!r} is not an http(s) URL",
+            hint=f"Use a full URL such as {DEFAULT_API_BASE_URL}",
+        )
+    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} {text!r} uses plain http://, which 8x8 refuses and which "
+            "would send the secret unencrypted",
+            hint="Use https://, or set the extra allow_insecure=true for a trusted test server",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} {text!r} must not carry a query string or fragment",
+            hint=f"Use only scheme, host and optional path prefix, e.g. {DEFAULT_API_BASE_URL}",
+        )
+    return text
+
+
+def _base_url(value: Any, name: str, conn_id: str, allow_insecure: bool) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} must be a string URL, got {type(value).__name__}",
+            hint=f"e.g. {DEFAULT_API_BASE_URL}",
+        )
+    text = _check_url(value, name, conn_id, allow_insecure).rstrip("/")
+    path = urlsplit(text).path
+    if "/storage" in path or "/oauth" in path:
+        root = text[: len(text) - len(path)]
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} {text!r} includes an API path",
+            hint=f"Give only the root, e.g. {root!r}; the provider adds /storage/<region>/<version> itself",
+        )
+    return text
+
+
+def _str(value: Any, name: str, conn_id: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} must be a string, got {type(value).__name__} {value!r}"
+        )
+    return value.strip() or None
+
+
+def _region(value: Any, conn_id: str) -> str | None:
+    text = _str(value, "region", conn_id)
+    if text is None:
+        return None
+    if "/" in text or " " in text:
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: region {text!r} is not a region name",
+            hint="Use one name such as 'us-east' (see the account's regions with the Test button)",
+        )
+    return text
+
+
+def _bool(value: Any, name: str, conn_id: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {
+        "true",
+        "1",
+        "yes",
+        "on",
+        "false",
+        "0",
+        "no",
+        "off",
+    }:
+        return value.strip().lower() in {"true", "1", "yes", "on"}
+    raise ConfigurationError(
+        f"Connection {conn_id!r}: {name} must be true or false, got {value!r}",
+        hint=f'e.g. {{"{name}": true}}',
+    )
+
+
+def _number(
+    value: Any,
+    name: str,
+    conn_id: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+) -> float:
+    if value is None:
+        return default
+    number: float
+    if isinstance(value, bool):
+        number = float("nan")
+    elif isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = float("nan")
+    else:
+        number = float("nan")
+    kind = "a whole number" if integer else "a number"
+    bad = math.isnan(number) or (integer and not number.is_integer())
+    bad = bad or (minimum is not None and number < minimum) or (maximum is not None and number > maximum)
+    if bad:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum:g}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum:g}")
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: {name} must be {kind}{' ' + ' and '.join(bounds) if bounds else ''}, "
+            f"got {value!r}",
+            hint=f'e.g. {{"{name}": {int(default) if integer else default:g}}}',
+        )
+    return number

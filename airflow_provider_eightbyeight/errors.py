@@ -1,0 +1,154 @@
+"""
+Exceptions raised by the 8x8 Cloud Storage provider.
+
+Every error names what went wrong, where (HTTP status, method and path when a request was involved)
+and what the user can do about it. None of them ever carries the API secret or a bearer token:
+messages are built from the request path and the server's own message only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+#: Longest server message quoted in an exception; the rest is cut to keep task logs readable.
+MAX_SERVER_MESSAGE = 500
+
+
+class EightByEightError(AirflowException):
+    """
+    Base class of every error raised by this provider.
+
+    :param message: What went wrong, in the user's terms.
+    :param status: HTTP status code, when a response was received.
+    :param method: HTTP method of the failed request.
+    :param path: URL path of the failed request (never a query string with credentials).
+    :param server_message: The message the server sent, if any (quoted, shortened).
+    :param hint: What the user can do to fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        server_message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.method = method
+        self.path = path
+        self.server_message = _shorten(server_message) if server_message else None
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.message
+        where = []
+        if self.status is not None:
+            where.append(f"HTTP {self.status}")
+        if self.method and self.path:
+            where.append(f"on {self.method} {self.path}")
+        if where:
+            text += f" ({' '.join(where)})"
+        if self.server_message:
+            text += f"; 8x8 said: {self.server_message}"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep exceptions picklable with their keyword arguments
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.message,
+                {
+                    "status": self.status,
+                    "method": self.method,
+                    "path": self.path,
+                    "server_message": self.server_message,
+                    "hint": self.hint,
+                },
+            ),
+        )
+
+
+def _rebuild(cls: type[EightByEightError], message: str, kwargs: dict) -> EightByEightError:
+    return cls(message, **kwargs)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > MAX_SERVER_MESSAGE:
+        return text[: MAX_SERVER_MESSAGE - 3] + "..."
+    return text
+
+
+class ConfigurationError(EightByEightError, ValueError):
+    """The connection or an argument is invalid; nothing was sent to 8x8."""
+
+
+class AuthenticationError(EightByEightError):
+    """8x8 refused the API key and secret, the app was revoked, or a token was rejected twice."""
+
+
+class PermissionDeniedError(EightByEightError):
+    """Authenticated, but the key may not do this (HTTP 403 or no ``storage`` product)."""
+
+
+class NotFoundError(EightByEightError):
+    """The object, zip or path does not exist in the region that was asked (HTTP 404)."""
+
+
+class RegionError(EightByEightError, ValueError):
+    """The region is unknown to the account, or several regions exist and none was chosen."""
+
+
+class InvalidRequestError(EightByEightError):
+    """8x8 rejected the request as malformed (HTTP 400 or 405), e.g. an invalid FIQL filter."""
+
+
+class ApiError(EightByEightError):
+    """8x8 answered with an error it did not explain (5xx, an unexpected status, an unreadable body)."""
+
+
+class RateLimitError(ApiError):
+    """8x8 kept answering HTTP 429 after every retry."""
+
+
+class TransportError(EightByEightError):
+    """The connection failed or timed out on every attempt."""
+
+
+class IntegrityError(EightByEightError):
+    """Downloaded bytes do not match the object's size or MD5 checksum on any attempt."""
+
+
+class ObjectNotAvailableError(EightByEightError):
+    """The object exists but is not AVAILABLE (archived, revoked, pending...), so it cannot be downloaded."""
+
+
+class BulkJobError(EightByEightError):
+    """A bulk (zip) download job ended FAILED or CANCELLED, or its zip could not be read."""
+
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BulkJobError",
+    "ConfigurationError",
+    "EightByEightError",
+    "IntegrityError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "ObjectNotAvailableError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RegionError",
+    "TransportError",
+]

@@ -1,0 +1,56 @@
+"""Provider metadata, read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_eightbyeight import __version__
+from airflow_provider_eightbyeight.connection import CONN_FIELDS, CONN_TYPE
+
+INTEGRATION = "8x8 Cloud Storage"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider's description: connection type and form, hooks (operators, sensors, triggers to come)."""
+    return {
+        "package-name": "airflow-provider-eightbyeight",
+        "name": INTEGRATION,
+        "description": "Move 8x8 call recordings, transcripts, voicemails and other Cloud Storage objects "
+        "into your data platform.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://developer.8x8.com/analytics/docs/cloud-storage-service",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_eightbyeight.hooks.eightbyeight"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_eightbyeight.hooks.eightbyeight.EightByEightHook",
+                "hook-name": INTEGRATION,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema"],
+                    "relabeling": {"login": "API key", "password": "Secret"},
+                    "placeholders": {
+                        "login": "API key from 8x8 Admin Console > API Keys",
+                        "password": "The key's secret",
+                        "region": "empty = discover (e.g. us-east)",
+                        "api_base_url": "https://api.8x8.com",
+                        "token_url": "{api_base_url}/oauth/v2/token",
+                        "api_version": "v3",
+                        "timeout": "60",
+                        "max_retries": "5",
+                    },
+                },
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

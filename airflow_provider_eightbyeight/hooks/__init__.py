@@ -1,0 +1,1 @@
+"""hooks of the 8x8 Cloud Storage provider."""

@@ -1,0 +1,1373 @@
+"""
+The hook for the 8x8 Cloud Storage Service (CSS) v3 API: the only code that speaks HTTP to 8x8.
+
+It swaps the API key and secret for a bearer token (OAuth client credentials), reuses that token
+across hook instances until shortly before it expires, discovers the account's regions, searches
+objects with FIQL across all pages, streams content with MD5 verification, runs bulk zip downloads,
+restores archived objects and deletes objects. Requests share one pooled ``requests.Session``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_eightbyeight import __version__
+from airflow_provider_eightbyeight.connection import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    ConnectionSettings,
+)
+from airflow_provider_eightbyeight.errors import (
+    ApiError,
+    AuthenticationError,
+    BulkJobError,
+    ConfigurationError,
+    EightByEightError,
+    IntegrityError,
+    InvalidRequestError,
+    NotFoundError,
+    ObjectNotAvailableError,
+    PermissionDeniedError,
+    RateLimitError,
+    RegionError,
+    TransportError,
+)
+from airflow_provider_eightbyeight.filters import FilterLike, all_of, any_of, comparison, to_fiql
+from airflow_provider_eightbyeight.hooks.retry import (
+    RetryBudget,
+    RetryPolicy,
+    is_retryable_status,
+    parse_retry_after,
+)
+from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE, AccessToken, cache_key
+from airflow_provider_eightbyeight.models import BulkJob, DownloadResult, ObjectState, StoredObject
+
+#: Region used to ask for the account's regions when none is configured (the API's documented default).
+DEFAULT_DISCOVERY_REGION = "us-west"
+#: Largest page 8x8 serves.
+MAX_PAGE_SIZE = 100
+#: Bulk downloads are capped at 2 GB per job.
+BULK_LIMIT_BYTES = 2 * 1024**3
+#: Ids per DELETE /bulk request.
+DELETE_BATCH_SIZE = 100
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+STORAGE_PRODUCT = "storage"
+_TRANSIENT_BODY_ERRORS = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ContentDecodingError,
+)
+_TAGS = re.compile(r"<[^>]+>")
+
+Destination = str | os.PathLike[str] | IO[bytes]
+
+
+def _mask(value: str) -> None:
+    """Register a secret with Airflow's secrets masker so it is redacted from logs."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDKs
+        return
+    with suppress(Exception):  # masking must never break a call
+        mask_secret(value)
+
+
+@dataclass
+class HookStats:
+    """Counters of what one hook sent: useful in task summaries and benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    token_requests: int = 0
+    token_refreshes_after_401: int = 0
+    bytes_downloaded: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters, thread-safely."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "token_requests": self.token_requests,
+            "token_refreshes_after_401": self.token_refreshes_after_401,
+            "bytes_downloaded": self.bytes_downloaded,
+        }
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """Outcome of :meth:`EightByEightHook.delete_objects`: ids deleted and ids that could not be, with why."""
+
+    deleted: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class EightByEightHook(BaseHook):
+    """
+    Interact with the 8x8 Cloud Storage Service (call recordings, transcripts, voicemails...).
+
+    Creating the hook does no network I/O; the connection is read on first use.
+
+    :param eightbyeight_conn_id: The Airflow connection with the 8x8 API key (login) and secret (password).
+    :param region: Optional. Region used when a call names none; wins over the connection's ``region`` extra.
+    :param timeout: Optional. Read timeout in seconds; wins over the connection's ``timeout`` extra.
+    :param max_retries: Optional. Retries per operation; wins over the connection's ``max_retries`` extra.
+    :param pool_size: Connections kept open to 8x8; set it to the number of threads that share the hook.
+    """
+
+    conn_name_attr = "eightbyeight_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "8x8 Cloud Storage"
+
+    def __init__(
+        self,
+        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        region: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        pool_size: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.eightbyeight_conn_id = eightbyeight_conn_id
+        self.region = region
+        self._overrides = {"region": region, "timeout": timeout, "max_retries": max_retries}
+        self.pool_size = max(1, int(pool_size))
+        self.stats = HookStats()
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
+        self._regions: list[str] | None = None
+        self._regions_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(eightbyeight_conn_id={self.eightbyeight_conn_id!r})"
+
+    # ------------------------------------------------------------------ connection and session
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The validated connection settings (read from Airflow on first use)."""
+        conn = self.get_connection(self.eightbyeight_conn_id)
+        settings = ConnectionSettings.from_connection(conn, **self._overrides)
+        _mask(settings.secret)
+        return settings
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Retry settings from the connection."""
+        s = self.settings
+        return RetryPolicy(max_retries=s.max_retries, backoff=s.retry_backoff, max_wait=s.retry_max_wait)
+
+    def get_conn(self) -> requests.Session:
+        """The pooled HTTP session (created on first use)."""
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    session = requests.Session()
+                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+                    session.mount("https://", adapter)
+                    session.mount("http://", adapter)
+                    session.headers["User-Agent"] = f"airflow-provider-eightbyeight/{__version__}"
+                    session.trust_env = False  # never route 8x8 traffic through an ambient proxy
+                    self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close pooled connections. The hook can be used again afterwards."""
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def __enter__(self) -> EightByEightHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (self.settings.connect_timeout, self.settings.timeout)
+
+    # ------------------------------------------------------------------ token
+
+    @property
+    def _cache_key(self) -> tuple[str, str, str]:
+        s = self.settings
+        return cache_key(s.token_url, s.api_key, s.secret)
+
+    def _access_token(self, *, rejected: str | None = None) -> AccessToken:
+        return TOKEN_CACHE.get(self._cache_key, self._fetch_token, rejected=rejected)
+
+    def get_token(self) -> str:
+        """A valid bearer token, from the shared cache or freshly requested. Never log it."""
+        return self._access_token().value
+
+    def _fetch_token(self) -> AccessToken:
+        s = self.settings
+        path = urlsplit(s.token_url).path or "/"
+        budget = self.retry_policy.budget()
+        while True:
+            started = time.monotonic()
+            self.stats.add(token_requests=1, requests=1)
+            try:
+                resp = self.get_conn().post(
+                    s.token_url,
+                    auth=(s.api_key, s.secret),
+                    data={"grant_type": "client_credentials"},
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+            except _TRANSIENT_BODY_ERRORS as err:
+                if self._wait_for_retry(budget, "POST", path, f"{type(err).__name__}"):
+                    continue
+                raise TransportError(
+                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s): "
+                    f"{type(err).__name__}",
+                    method="POST",
+                    path=path,
+                    hint="Check the network path to the token URL and the connection's token_url",
+                ) from None
+            if is_retryable_status(resp.status_code) and self._wait_for_retry(
+                budget, "POST", path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
+            ):
+                resp.close()
+                continue
+            return self._parse_token(resp, path, started)
+
+    def _parse_token(self, resp: requests.Response, path: str, started: float) -> AccessToken:
+        s = self.settings
+        body = _json_or_none(resp)
+        server_message = _server_message(resp, body)
+        if resp.status_code in (400, 401, 403):
+            revoked = any(
+                word in (server_message or "").lower()
+                for word in ("revoked", "not approved", "disabled", "expired")
+            )
+            if revoked:
+                raise AuthenticationError(
+                    f"8x8 refused the API key of connection {s.conn_id!r}: its app is revoked or unapproved",
+                    status=resp.status_code,
+                    method="POST",
+                    path=path,
+                    server_message=server_message,
+                    hint="Create a new key in 8x8 Admin Console (API Keys) and update the connection",
+                )
+            if resp.status_code == 400:
+                raise InvalidRequestError(
+                    "8x8 rejected the token request",
+                    status=400,
+                    method="POST",
+                    path=path,
+                    server_message=server_message,
+                    hint="Check that token_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
+                )
+            raise AuthenticationError(
+                f"8x8 rejected the API key and secret of connection {s.conn_id!r}",
+                status=resp.status_code,
+                method="POST",
+                path=path,
+                server_message=server_message,
+                hint="Check the connection's login (API key) and password (secret) against 8x8 Admin Console "
+                "> API Keys; a regenerated secret invalidates the old one",
+            )
+        if resp.status_code >= 400:
+            raise _error_class(resp.status_code)(
+                "The 8x8 token endpoint failed",
+                status=resp.status_code,
+                method="POST",
+                path=path,
+                server_message=server_message,
+                hint="Retry later; if it persists, contact 8x8 support",
+            )
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise ApiError(
+                "The 8x8 token endpoint answered without an access_token",
+                status=resp.status_code,
+                method="POST",
+                path=path,
+                hint="Check that token_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
+            )
+        value = str(body["access_token"])
+        _mask(value)
+        status = str(body.get("status") or "approved").lower()
+        if status != "approved":
+            raise AuthenticationError(
+                f"The API key of connection {s.conn_id!r} is not usable: its app status is {status!r}",
+                method="POST",
+                path=path,
+                hint="A revoked or unapproved key cannot call 8x8: create a new key in 8x8 Admin Console "
+                "(API Keys) and update the connection",
+            )
+        products = _products(body)
+        if products is not None and STORAGE_PRODUCT not in products:
+            raise PermissionDeniedError(
+                f"The API key of connection {s.conn_id!r} lacks the 'Call Recordings & Storage' product "
+                f"(products: {', '.join(products) or 'none'})",
+                method="POST",
+                path=path,
+                hint="In 8x8 Admin Console > API Keys, edit the key to include 'Call Recordings & Storage' "
+                "(a Super Admin must also grant the Storage API); changes take a few minutes",
+            )
+        try:
+            lifetime = float(int(str(body.get("expires_in", "1799")).strip()))
+        except ValueError:
+            self.log.warning("8x8 sent an unreadable token lifetime; assuming 1799 s.")
+            lifetime = 1799.0
+        self.log.debug("Obtained an 8x8 access token valid for %.0f s.", lifetime)
+        return AccessToken.issued(value, lifetime, tuple(products or ()), now=started)
+
+    # ------------------------------------------------------------------ requests
+
+    def _wait_for_retry(
+        self,
+        budget: RetryBudget,
+        method: str,
+        path: str,
+        reason: str,
+        retry_after: str | None = None,
+    ) -> bool:
+        """Sleep before a retry and return ``True``, or return ``False`` when the budget is spent."""
+        retry_number = budget.used
+        if not budget.take():
+            return False
+        delay = self.retry_policy.delay(retry_number, parse_retry_after(retry_after))
+        self.stats.add(retries=1)
+        self.log.warning(
+            "8x8 %s %s failed (%s); retry %d/%d in %.1f s.",
+            method,
+            path,
+            reason,
+            budget.used,
+            self.retry_policy.max_retries,
+            delay,
+        )
+        if delay > 0:
+            time.sleep(delay)
+        return True
+
+    def _url(self, region: str, path: str) -> str:
+        return f"{self.settings.storage_root(region)}/{path.lstrip('/')}"
+
+    def _send(
+        self,
+        method: str,
+        region: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        stream: bool = False,
+        budget: RetryBudget | None = None,
+        accept: str = "application/json",
+        allow_redirects: bool = True,
+    ) -> requests.Response:
+        """
+        Send one CSS request with authentication, retries and error mapping.
+
+        Retries 408/429/5xx (honouring Retry-After) and connection errors within ``budget``; on a 401
+        gets a new token and retries once. Returns a successful response (2xx/3xx); raises a specific
+        :class:`~airflow_provider_eightbyeight.errors.EightByEightError` otherwise.
+        """
+        budget = budget or self.retry_policy.budget()
+        url = self._url(region, path)
+        url_path = urlsplit(url).path
+        refreshed = False
+        rejected: str | None = None
+        while True:
+            token = self._access_token(rejected=rejected)
+            headers = {"Authorization": f"Bearer {token.value}", "Accept": accept}
+            if json is not None or path.rstrip("/").endswith("/objects") or path == "objects":
+                headers["Content-Type"] = "application/json"
+            self.stats.add(requests=1)
+            try:
+                resp = self.get_conn().request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    stream=stream,
+                    timeout=self._timeout,
+                    allow_redirects=allow_redirects,
+                )
+            except _TRANSIENT_BODY_ERRORS as err:
+                if self._wait_for_retry(budget, method, url_path, type(err).__name__):
+                    continue
+                raise TransportError(
+                    f"8x8 could not be reached after {budget.used + 1} attempt(s): {type(err).__name__}",
+                    method=method,
+                    path=url_path,
+                    hint="Check the network path to 8x8 and the connection's api_base_url; raise "
+                    "max_retries or timeout for a flaky network",
+                ) from None
+            if resp.status_code == 401 and not refreshed:
+                resp.close()
+                refreshed = True
+                rejected = token.value
+                self.stats.add(token_refreshes_after_401=1)
+                self.log.info(
+                    "8x8 rejected the access token (HTTP 401); getting a new one and retrying once."
+                )
+                continue
+            if is_retryable_status(resp.status_code) and self._wait_for_retry(
+                budget, method, url_path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
+            ):
+                resp.close()
+                continue
+            if resp.status_code >= 400:
+                error = self._error_for(resp, method, url_path, region, retries=budget.used)
+                resp.close()
+                raise error
+            return resp
+
+    def _request_json(self, method: str, region: str, path: str, **kwargs: Any) -> Any:
+        resp = self._send(method, region, path, **kwargs)
+        with resp:
+            return self._decode_json(resp, method, urlsplit(resp.url).path)
+
+    def _decode_json(self, resp: requests.Response, method: str, path: str) -> Any:
+        if not resp.content or not resp.content.strip():
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError(
+                "8x8 sent a response that is not JSON",
+                status=resp.status_code,
+                method=method,
+                path=path,
+                server_message=_strip_html(resp.text[:300]),
+                hint="A proxy may be answering instead of 8x8; check api_base_url",
+            ) from None
+
+    def _error_for(
+        self, resp: requests.Response, method: str, path: str, region: str, *, retries: int
+    ) -> EightByEightError:
+        status = resp.status_code
+        try:
+            body = _json_or_none(resp)
+            message = _server_message(resp, body)
+        except _TRANSIENT_BODY_ERRORS:
+            message = None
+        suffix = f" after {retries} retries" if retries else ""
+        if status == 401:
+            return AuthenticationError(
+                "8x8 rejected a freshly issued access token",
+                status=status,
+                method=method,
+                path=path,
+                server_message=message,
+                hint="The key may have been revoked or lost the Storage API permission; check it in 8x8 "
+                "Admin Console > API Keys",
+            )
+        if status == 403:
+            return PermissionDeniedError(
+                "8x8 refused access",
+                status=status,
+                method=method,
+                path=path,
+                server_message=message,
+                hint="The key needs the 'Call Recordings & Storage' product, and restoring or deleting needs "
+                "a key allowed to edit objects; check it in 8x8 Admin Console > API Keys",
+            )
+        if status == 404:
+            if self._is_unknown_region(region):
+                return RegionError(
+                    f"Region {region!r} is not one of this account's regions "
+                    f"({', '.join(self._regions or []) or 'none'})",
+                    status=status,
+                    method=method,
+                    path=path,
+                    server_message=message,
+                    hint="Set region= (or the connection's region extra) to one of them",
+                )
+            return NotFoundError(
+                f"Not found in region {region!r}",
+                status=status,
+                method=method,
+                path=path,
+                server_message=message,
+                hint="Check the id, and that the object lives in this region (objects are region-scoped)",
+            )
+        if status in (400, 405, 422):
+            return InvalidRequestError(
+                "8x8 rejected the request",
+                status=status,
+                method=method,
+                path=path,
+                server_message=message,
+                hint="Check the filter (FIQL syntax, field names, epoch-ms times) and the other arguments",
+            )
+        if status == 429:
+            return RateLimitError(
+                f"8x8 kept rate-limiting the request{suffix}",
+                status=status,
+                method=method,
+                path=path,
+                server_message=message,
+                hint="Lower the number of parallel tasks or workers, or raise max_retries",
+            )
+        return ApiError(
+            f"8x8 failed to answer{suffix}",
+            status=status,
+            method=method,
+            path=path,
+            server_message=message,
+            hint="8x8 may be having trouble; retry later, and contact 8x8 support if it persists",
+        )
+
+    def _is_unknown_region(self, region: str) -> bool:
+        """After a 404: is it the region, rather than the id, that 8x8 does not know?"""
+        if not region:
+            return False
+        try:
+            regions = self.get_regions()
+        except EightByEightError:
+            return False
+        return region not in regions
+
+    # ------------------------------------------------------------------ regions
+
+    def get_regions(self, *, refresh: bool = False) -> list[str]:
+        """
+        The regions provisioned for the account (``GET /regions``), cached on the hook.
+
+        :param refresh: ask 8x8 again instead of using the cached list.
+        """
+        with self._regions_lock:
+            if self._regions is not None and not refresh:
+                return list(self._regions)
+        s = self.settings
+        via = s.region or s.discovery_region or DEFAULT_DISCOVERY_REGION
+        body = self._request_json("GET", via, "regions")
+        if isinstance(body, dict):  # tolerate {"regions": [...]} wrappers
+            body = body.get("regions") or body.get("content")
+        if not isinstance(body, list) or not all(isinstance(r, str) for r in body):
+            raise ApiError(
+                "8x8 answered the region list with something that is not a list of names",
+                method="GET",
+                path=urlsplit(self._url(via, "regions")).path,
+                server_message=str(body)[:200],
+            )
+        with self._regions_lock:
+            self._regions = list(body)
+            return list(body)
+
+    def resolve_regions(
+        self, region: str | Sequence[str] | None = None, *, all_regions: bool = False
+    ) -> list[str]:
+        """
+        The regions a call should use: explicit ``region`` > the hook's ``region`` > the connection's
+        ``region`` extra > the discovered regions (only if there is exactly one, or ``all_regions``).
+
+        :param region: a region name, a list of names, or ``None``.
+        :param all_regions: use every discovered region when nothing more specific is set.
+        :raises RegionError: when several regions exist and none was chosen, or none exists.
+        """
+        if region:
+            names = [region] if isinstance(region, str) else list(region)
+            cleaned = [n.strip() for n in names if isinstance(n, str) and n.strip()]
+            if not cleaned:
+                raise ConfigurationError(f"region must be a region name or a list of names, got {region!r}")
+            return list(dict.fromkeys(cleaned))
+        configured = self.region or self.settings.region
+        if configured and not all_regions:
+            return [configured]
+        discovered = self.get_regions()
+        if not discovered:
+            raise RegionError(
+                "This 8x8 account has no storage regions",
+                hint="Check that the account has Call Recordings & Storage provisioned",
+            )
+        if all_regions or len(discovered) == 1:
+            return discovered
+        raise RegionError(
+            f"This 8x8 account has several regions ({', '.join(discovered)}) and none was chosen",
+            hint="Pass region=... (or set the connection's region extra), or ask for all regions",
+        )
+
+    def resolve_region(self, region: str | None = None) -> str:
+        """Exactly one region for a call about one object or job (see :meth:`resolve_regions`)."""
+        regions = self.resolve_regions(region)
+        if len(regions) != 1:
+            raise RegionError(f"This call needs exactly one region, got {', '.join(regions)}")
+        return regions[0]
+
+    # ------------------------------------------------------------------ search
+
+    def iter_objects(
+        self,
+        filter: FilterLike = None,
+        *,
+        region: str | Sequence[str] | None = None,
+        all_regions: bool = False,
+        states: str | Iterable[str] | None = None,
+        sort_field: str = "createdTime",
+        sort_direction: str = "ASC",
+        page_size: int = MAX_PAGE_SIZE,
+        max_objects: int | None = None,
+    ) -> Iterator[StoredObject]:
+        """
+        Every object matching ``filter``, page by page (memory bounded by one page).
+
+        Follows the returned ``pageKey`` until ``lastPage``; accepts a page object or the older list of
+        page objects. Objects repeated across adjacent pages (when objects are added while paging) are
+        yielded once.
+
+        :param filter: FIQL string or :class:`~airflow_provider_eightbyeight.filters.ObjectFilter`.
+        :param region: region(s) to search; see :meth:`resolve_regions`.
+        :param all_regions: search every region of the account.
+        :param states: Optional. Object states to include; 8x8 returns only AVAILABLE objects otherwise.
+        :param sort_field: object field or tag key to sort by.
+        :param sort_direction: ``ASC`` or ``DESC``.
+        :param page_size: objects per request, 1..100 (larger values are lowered to 100).
+        :param max_objects: Optional. Stop after this many objects.
+        """
+        fiql = self._search_filter(filter, states)
+        direction = str(sort_direction).upper()
+        if direction not in ("ASC", "DESC"):
+            raise ConfigurationError(f"sort_direction must be 'ASC' or 'DESC', got {sort_direction!r}")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ConfigurationError(f"page_size must be a whole number from 1 to 100, got {page_size!r}")
+        if page_size > MAX_PAGE_SIZE:
+            self.log.warning("page_size %d is above 8x8's maximum; using %d.", page_size, MAX_PAGE_SIZE)
+            page_size = MAX_PAGE_SIZE
+        if max_objects is not None and max_objects < 0:
+            raise ConfigurationError(f"max_objects must be 0 or more, got {max_objects!r}")
+        yielded = 0
+        for name in self.resolve_regions(region, all_regions=all_regions):
+            for obj in self._iter_region(name, fiql, sort_field, direction, page_size):
+                if max_objects is not None and yielded >= max_objects:
+                    return
+                yielded += 1
+                yield obj
+
+    def list_objects(self, filter: FilterLike = None, **kwargs: Any) -> list[StoredObject]:
+        """All matching objects as a list (see :meth:`iter_objects` for the arguments)."""
+        return list(self.iter_objects(filter, **kwargs))
+
+    @staticmethod
+    def _search_filter(filter: FilterLike, states: str | Iterable[str] | None) -> str | None:
+        fiql = to_fiql(filter)
+        if states is None:
+            return fiql
+        names = [states] if isinstance(states, str) else list(states)
+        known = {s.value for s in ObjectState}
+        cleaned = [str(s).strip().upper() for s in names if str(s).strip()]
+        unknown = [s for s in cleaned if s not in known]
+        if unknown:
+            raise ConfigurationError(f"Unknown object state(s) {unknown}; use one of {sorted(known)}")
+        return all_of(fiql, any_of(*(comparison("objectState", "==", s) for s in cleaned)))
+
+    def _iter_region(
+        self, region: str, fiql: str | None, sort_field: str, direction: str, page_size: int
+    ) -> Iterator[StoredObject]:
+        page_key: Any = 0
+        previous_ids: set[str] = set()
+        while True:
+            params: dict[str, Any] = {
+                "pageKey": page_key,
+                "limit": page_size,
+                "sortField": sort_field,
+                "sortDirection": direction,
+            }
+            if fiql:
+                params["filter"] = fiql
+            body = self._request_json("GET", region, "objects", params=params)
+            content, next_key, last_page = _read_page(body)
+            page_ids: set[str] = set()
+            for item in content:
+                try:
+                    obj = StoredObject.from_api(item, region)
+                except ValueError as err:
+                    self.log.warning("Skipping an unreadable search result in %s: %s", region, err)
+                    continue
+                page_ids.add(obj.id)
+                if obj.id in previous_ids:
+                    continue
+                yield obj
+            if last_page is None:
+                last_page = len(content) < page_size
+            if last_page or not content:
+                if not content and not last_page:
+                    self.log.warning("8x8 sent an empty page that was not marked last; stopping here.")
+                return
+            if next_key is None or _as_number(next_key) <= _as_number(page_key):
+                # Older servers number pages instead of giving the next offset: step to the next page.
+                fallback = _as_number(page_key) + 1
+                if page_ids and page_ids <= previous_ids:
+                    raise ApiError(
+                        "8x8 pagination did not advance (the same page came back twice)",
+                        method="GET",
+                        path=urlsplit(self._url(region, "objects")).path,
+                    )
+                next_key = int(fallback)
+            previous_ids = page_ids
+            page_key = next_key
+
+    def get_object(self, object_id: str, *, region: str | None = None) -> StoredObject:
+        """
+        One object's metadata (any state).
+
+        :raises NotFoundError: when the id is unknown in the region.
+        """
+        object_id = _check_id(object_id)
+        name = self.resolve_region(region)
+        body = self._request_json("GET", name, f"objects/{quote(object_id, safe='')}")
+        if isinstance(body, list) and body:
+            body = body[0]
+        try:
+            return StoredObject.from_api(body, name)
+        except ValueError as err:
+            raise ApiError(
+                f"8x8 answered the metadata of {object_id} with something unreadable: {err}",
+                method="GET",
+                path=urlsplit(self._url(name, f"objects/{object_id}")).path,
+            ) from None
+
+    # ------------------------------------------------------------------ content
+
+    def get_presigned_url(self, object_id: str, *, region: str | None = None) -> str:
+        """
+        A pre-signed URL of the object's content (valid about 30 minutes); fetch it without credentials.
+
+        Accepts every answer shape 8x8 may use: ``{"url": ...}``, ``{"presignedUrl": ...}``, a JSON
+        string, bare text, or a redirect.
+        """
+        object_id = _check_id(object_id)
+        name = self.resolve_region(region)
+        resp = self._send(
+            "GET",
+            name,
+            f"objects/{quote(object_id, safe='')}/content",
+            params={"presignUrl": "true"},
+            accept="application/json, text/plain",
+            allow_redirects=False,
+        )
+        with resp:
+            if resp.is_redirect and resp.headers.get("Location"):
+                return str(resp.headers["Location"])
+            text = resp.text.strip()
+            url: Any = None
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            if isinstance(body, str):
+                url = body
+            elif isinstance(body, dict):
+                url = body.get("url") or body.get("presignedUrl") or body.get("presignUrl")
+            elif text.startswith(("http://", "https://")):
+                url = text
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ApiError(
+                f"8x8 did not return a pre-signed URL for {object_id}",
+                method="GET",
+                path=urlsplit(resp.url).path,
+                server_message=text[:200],
+            )
+        return url
+
+    def download_object(
+        self,
+        object_id: str | StoredObject,
+        dst: Destination,
+        *,
+        region: str | None = None,
+        verify: bool = True,
+        use_presigned_url: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> DownloadResult:
+        """
+        Stream an object's content to a path or a binary file object, computing its MD5 on the way.
+
+        A path is written under a temporary name in the same folder and renamed only once complete and
+        verified: no partial file ever appears under the final name. The size and (for a plain MD5
+        checksum) the MD5 are checked against the object's metadata; multipart-style ``<hex>-<n>``
+        checksums cannot be checked and are skipped (logged at debug level). A failed or corrupted body
+        is downloaded again within the retry budget.
+
+        :param object_id: an id, or a :class:`StoredObject` from a search (saves a metadata request).
+        :param dst: a file path, or a writable binary file object (seekable to allow retries).
+        :param region: Optional. The object's region (a StoredObject's own region wins).
+        :param verify: check size and MD5 against the metadata (recommended).
+        :param use_presigned_url: fetch the bytes through a pre-signed URL instead of the API.
+        :param chunk_size: bytes per read.
+        :return: the size and MD5 of what was written.
+        :raises ObjectNotAvailableError: when the object is archived or otherwise not AVAILABLE.
+        :raises IntegrityError: when every attempt delivered wrong bytes.
+        """
+        if isinstance(object_id, StoredObject):
+            obj: StoredObject | None = object_id
+            oid = object_id.id
+            name = self.resolve_region(object_id.region or region)
+        else:
+            obj = None
+            oid = _check_id(object_id)
+            name = self.resolve_region(region)
+        if verify and obj is None:
+            obj = self.get_object(oid, region=name)
+        if obj is not None and obj.state and not obj.is_available:
+            raise _not_available(obj)
+        sink = _sink_for(dst)
+        return self._download(oid, name, obj if verify else None, sink, use_presigned_url, chunk_size)
+
+    def _download(
+        self,
+        object_id: str,
+        region: str,
+        expected: StoredObject | None,
+        sink: Callable[[], AbstractContextManager[IO[bytes]]],
+        use_presigned_url: bool,
+        chunk_size: int,
+    ) -> DownloadResult:
+        budget = self.retry_policy.budget()
+        path = f"objects/{quote(object_id, safe='')}/content"
+        url_path = urlsplit(self._url(region, path)).path
+        expected_md5 = expected.md5 if expected else None
+        if expected is not None and expected_md5 is None:
+            self.log.debug(
+                "Object %s has checksum %r, not a plain MD5: size check only.", object_id, expected.checksum
+            )
+        attempts = 0
+        while True:
+            attempts += 1
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            try:
+                with sink() as out:
+                    resp = self._open_content(object_id, region, path, budget, use_presigned_url)
+                    with resp:
+                        for chunk in resp.iter_content(chunk_size):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                    self.stats.add(bytes_downloaded=size)
+                    md5 = digest.hexdigest()
+                    if expected is not None:
+                        _check_integrity(expected, size, md5, expected_md5, url_path)
+                return DownloadResult(
+                    object_id=object_id,
+                    size=size,
+                    md5=md5,
+                    verified=expected_md5 is not None,
+                    attempts=attempts,
+                )
+            except (*_TRANSIENT_BODY_ERRORS, IntegrityError) as err:
+                reason = str(err) if isinstance(err, IntegrityError) else f"{type(err).__name__} mid-body"
+                if self._wait_for_retry(budget, "GET", url_path, reason):
+                    continue
+                if isinstance(err, IntegrityError):
+                    raise IntegrityError(
+                        f"Object {object_id} failed verification on all {attempts} attempt(s): {err.message}",
+                        method="GET",
+                        path=url_path,
+                        hint="The copy was discarded; re-run later, and contact 8x8 support if it persists",
+                    ) from None
+                raise TransportError(
+                    f"Downloading object {object_id} failed on all {attempts} attempts: {type(err).__name__}",
+                    method="GET",
+                    path=url_path,
+                    hint="The partial copy was discarded; raise max_retries or timeout for a flaky network",
+                ) from None
+            except (InvalidRequestError, PermissionDeniedError) as err:
+                # 8x8 answers content requests for non-AVAILABLE objects with an undocumented 4xx.
+                current = self._state_after_refusal(object_id, region)
+                if current is not None and not current.is_available:
+                    raise _not_available(current) from err
+                raise
+
+    def _open_content(
+        self, object_id: str, region: str, path: str, budget: RetryBudget, use_presigned_url: bool
+    ) -> requests.Response:
+        if not use_presigned_url:
+            return self._send("GET", region, path, stream=True, budget=budget, accept="*/*")
+        url = self.get_presigned_url(object_id, region=region)
+        while True:
+            self.stats.add(requests=1)
+            try:
+                resp = self.get_conn().get(url, stream=True, timeout=self._timeout)
+            except _TRANSIENT_BODY_ERRORS as err:
+                if self._wait_for_retry(budget, "GET", "(pre-signed URL)", type(err).__name__):
+                    continue
+                raise
+            if is_retryable_status(resp.status_code) and self._wait_for_retry(
+                budget, "GET", "(pre-signed URL)", f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
+            ):
+                resp.close()
+                continue
+            if resp.status_code >= 400:
+                resp.close()
+                raise ApiError(
+                    f"The pre-signed URL of object {object_id} failed",
+                    status=resp.status_code,
+                    method="GET",
+                    path="(pre-signed URL)",
+                    hint="Pre-signed URLs expire after about 30 minutes; download again",
+                )
+            return resp
+
+    def _state_after_refusal(self, object_id: str, region: str) -> StoredObject | None:
+        try:
+            return self.get_object(object_id, region=region)
+        except EightByEightError:
+            return None
+
+    # ------------------------------------------------------------------ restore and delete
+
+    def restore_object(self, object_id: str, expiration_days: int = 7, *, region: str | None = None) -> dict:
+        """
+        Ask 8x8 to restore an ARCHIVED object. Asynchronous: it becomes AVAILABLE after hours (up to ~24 h).
+
+        :param expiration_days: days (1..10) the restored copy is kept before 8x8 removes it again.
+        :return: 8x8's answer (usually ``{"expirationDays": n}``).
+        :raises PermissionDeniedError: when the key may only read or download.
+        """
+        object_id = _check_id(object_id)
+        if (
+            isinstance(expiration_days, bool)
+            or not isinstance(expiration_days, int)
+            or not 1 <= expiration_days <= 10
+        ):
+            raise ConfigurationError(
+                f"expiration_days must be a whole number from 1 to 10, got {expiration_days!r}",
+                hint="8x8 keeps a restored copy for 1 to 10 days (default 7)",
+            )
+        name = self.resolve_region(region)
+        body = self._request_json(
+            "POST",
+            name,
+            f"objects/{quote(object_id, safe='')}/restore",
+            json={"expirationDays": expiration_days},
+        )
+        return body if isinstance(body, dict) else {"expirationDays": expiration_days}
+
+    def delete_objects(
+        self, object_ids: Iterable[str], *, region: str | None = None, batch_size: int = DELETE_BATCH_SIZE
+    ) -> DeleteResult:
+        """
+        Delete objects at 8x8 (``DELETE /bulk``), in batches. Deleted objects become REVOKED.
+
+        A batch that fails is reported in ``failed`` (id -> reason) and the other batches still run;
+        authentication and permission errors stop at once.
+
+        :param object_ids: ids to delete (duplicates are sent once; an empty list sends nothing).
+        :param batch_size: ids per request (1..1000).
+        """
+        if isinstance(object_ids, str):
+            raise ConfigurationError("object_ids must be a list of ids, not one string")
+        ids = list(dict.fromkeys(_check_id(i) for i in object_ids))
+        if not 1 <= batch_size <= 1000:
+            raise ConfigurationError(f"batch_size must be from 1 to 1000, got {batch_size!r}")
+        if not ids:
+            return DeleteResult()
+        name = self.resolve_region(region)
+        deleted: list[str] = []
+        failed: dict[str, str] = {}
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            try:
+                self._send("DELETE", name, "bulk", json=batch).close()
+            except (AuthenticationError, PermissionDeniedError, RegionError):
+                raise
+            except EightByEightError as err:
+                self.log.error("Deleting %d object(s) at 8x8 failed: %s", len(batch), err)
+                failed.update(dict.fromkeys(batch, str(err)))
+                continue
+            deleted.extend(batch)
+        return DeleteResult(deleted=tuple(deleted), failed=failed)
+
+    # ------------------------------------------------------------------ bulk (zip) downloads
+
+    @staticmethod
+    def plan_bulk_batches(
+        objects: Iterable[StoredObject], limit_bytes: int = BULK_LIMIT_BYTES
+    ) -> list[list[StoredObject]]:
+        """
+        Split objects into bulk jobs whose total ``storedBytes`` stays within ``limit_bytes``.
+
+        Keeps the given order (first fit). Objects of unknown size count as ``limit_bytes`` (one job each).
+
+        :raises ConfigurationError: for an object larger than the limit (download it on its own instead).
+        """
+        batches: list[list[StoredObject]] = []
+        current: list[StoredObject] = []
+        total = 0
+        for obj in objects:
+            size = obj.size if obj.size is not None else limit_bytes
+            if size > limit_bytes:
+                raise ConfigurationError(
+                    f"Object {obj.id} ({size} bytes) exceeds the {limit_bytes} byte bulk download limit",
+                    hint="Download it with the 'objects' strategy instead of a bulk zip",
+                )
+            if current and total + size > limit_bytes:
+                batches.append(current)
+                current, total = [], 0
+            current.append(obj)
+            total += size
+        if current:
+            batches.append(current)
+        return batches
+
+    def start_bulk_download(
+        self,
+        objects: Sequence[str | StoredObject],
+        *,
+        region: str | None = None,
+        limit_bytes: int = BULK_LIMIT_BYTES,
+    ) -> list[BulkJob]:
+        """
+        Start bulk zip downloads for objects, split into jobs under the 2 GB limit by ``storedBytes``.
+
+        :param objects: StoredObjects (their sizes are used as they are) or ids (metadata is read first).
+        :return: one job per batch, in order.
+        """
+        if isinstance(objects, str) or not objects:
+            raise ConfigurationError("start_bulk_download needs a non-empty list of object ids")
+        name = self.resolve_region(region)
+        resolved = [o if isinstance(o, StoredObject) else self.get_object(o, region=name) for o in objects]
+        jobs = []
+        for batch in self.plan_bulk_batches(resolved, limit_bytes):
+            body = self._request_json("POST", name, "bulk/download/start", json=[o.id for o in batch])
+            jobs.extend(_read_jobs(body, name, "POST", self._url(name, "bulk/download/start"))[:1])
+        return jobs
+
+    def get_bulk_job(self, zip_name: str, *, region: str | None = None, presign: bool = False) -> BulkJob:
+        """The status of one bulk job (``presign=True`` asks for a pre-signed zip ``url``)."""
+        zip_name = _check_id(zip_name, "zip name")
+        name = self.resolve_region(region)
+        path = f"bulk/download/status/{quote(zip_name, safe='')}"
+        body = self._request_json("GET", name, path, params={"presignUrl": "true"} if presign else None)
+        jobs = _read_jobs(body, name, "GET", self._url(name, path))
+        for job in jobs:
+            if job.zip_name == zip_name:
+                return job
+        return jobs[0]
+
+    def list_bulk_jobs(self, *, region: str | None = None) -> list[BulkJob]:
+        """Every bulk job of this key in the region."""
+        name = self.resolve_region(region)
+        body = self._request_json("GET", name, "bulk/download/status")
+        return _read_jobs(body, name, "GET", self._url(name, "bulk/download/status"), allow_empty=True)
+
+    def wait_for_bulk_job(
+        self,
+        zip_name: str,
+        *,
+        region: str | None = None,
+        poll_interval: float = 15.0,
+        timeout: float = 6 * 3600,
+    ) -> BulkJob:
+        """
+        Poll a bulk job until it finishes.
+
+        :return: the job, DONE or PARTIAL_DONE.
+        :raises BulkJobError: when it ends FAILED or CANCELLED, or ``timeout`` seconds pass.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_bulk_job(zip_name, region=region)
+            if job.is_terminal:
+                if job.has_zip:
+                    return job
+                raise BulkJobError(
+                    f"Bulk download {zip_name} ended {getattr(job.status, 'value', job.status)}",
+                    hint="Start it again, or use the 'objects' strategy",
+                )
+            if time.monotonic() + poll_interval > deadline:
+                raise BulkJobError(
+                    f"Bulk download {zip_name} did not finish within {timeout:.0f} s "
+                    f"(last status {getattr(job.status, 'value', job.status)})",
+                    hint="Raise the timeout, or cancel the job and use the 'objects' strategy",
+                )
+            time.sleep(poll_interval)
+
+    def download_bulk_zip(
+        self,
+        zip_name: str,
+        dst: Destination,
+        *,
+        region: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> DownloadResult:
+        """
+        Stream a finished bulk job's zip to a path or binary file object (atomically for paths).
+
+        :return: size and MD5 of the zip (the zip itself has no checksum to verify against; verify
+            the entries against each object's checksum).
+        """
+        zip_name = _check_id(zip_name, "zip name")
+        name = self.resolve_region(region)
+        path = f"bulk/download/{quote(zip_name, safe='')}"
+        url_path = urlsplit(self._url(name, path)).path
+        budget = self.retry_policy.budget()
+        sink = _sink_for(dst)
+        attempts = 0
+        while True:
+            attempts += 1
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            try:
+                with sink() as out:
+                    resp = self._send(
+                        "GET", name, path, stream=True, budget=budget, accept="application/zip, */*"
+                    )
+                    with resp:
+                        if "json" in resp.headers.get("Content-Type", "").lower():
+                            body = self._decode_json(resp, "GET", url_path)
+                            raise BulkJobError(
+                                f"Bulk download {zip_name} has no zip yet",
+                                method="GET",
+                                path=url_path,
+                                server_message=str(body)[:300],
+                                hint="Wait until its status is DONE (wait_for_bulk_job)",
+                            )
+                        for chunk in resp.iter_content(chunk_size):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                self.stats.add(bytes_downloaded=size)
+                return DownloadResult(zip_name, size, digest.hexdigest(), verified=False, attempts=attempts)
+            except _TRANSIENT_BODY_ERRORS as err:
+                if self._wait_for_retry(budget, "GET", url_path, f"{type(err).__name__} mid-body"):
+                    continue
+                raise TransportError(
+                    f"Downloading bulk zip {zip_name} failed {attempts} times: {type(err).__name__}",
+                    method="GET",
+                    path=url_path,
+                ) from None
+
+    def cancel_bulk_job(self, zip_name: str, *, region: str | None = None) -> list[BulkJob]:
+        """Cancel a bulk job (PUT, falling back to POST for older API revisions)."""
+        zip_name = _check_id(zip_name, "zip name")
+        name = self.resolve_region(region)
+        path = f"bulk/download/cancel/{quote(zip_name, safe='')}"
+        try:
+            body = self._request_json("PUT", name, path)
+        except InvalidRequestError as err:
+            if err.status != 405:
+                raise
+            body = self._request_json("POST", name, path)
+        return _read_jobs(body, name, "PUT", self._url(name, path), allow_empty=True)
+
+    def clear_bulk_jobs(self, *, region: str | None = None) -> list[BulkJob]:
+        """Clear this key's bulk download task list."""
+        name = self.resolve_region(region)
+        body = self._request_json("PUT", name, "bulk/download/clear")
+        return _read_jobs(body, name, "PUT", self._url(name, "bulk/download/clear"), allow_empty=True)
+
+    # ------------------------------------------------------------------ Airflow UI
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Get a token and the regions: ``(True, "Authenticated; regions: ...")`` or ``(False, reason)``."""
+        try:
+            TOKEN_CACHE.invalidate(self._cache_key)
+            self.get_token()
+            regions = self.get_regions(refresh=True)
+            configured = self.region or self.settings.region
+            if configured and configured not in regions:
+                return (
+                    False,
+                    f"Authenticated, but region {configured!r} is not one of this account's regions "
+                    f"({', '.join(regions) or 'none'}); fix the connection's region extra.",
+                )
+            return True, f"Authenticated; regions: {', '.join(regions) or 'none'}"
+        except EightByEightError as err:
+            return False, str(err)
+        except Exception as err:
+            return False, f"{type(err).__name__}: {err}"
+        finally:
+            self.close()
+
+
+# ---------------------------------------------------------------------- helpers (module-private)
+
+
+def _check_id(value: Any, what: str = "object id") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"Each {what} must be a non-empty string, got {value!r}")
+    if any(ord(c) < 32 for c in value):
+        raise ConfigurationError(f"The {what} {value!r} contains control characters")
+    return value.strip()
+
+
+def _not_available(obj: StoredObject) -> ObjectNotAvailableError:
+    hint = (
+        "Restore it first (restore_object or EightByEightRestoreObjectsOperator); it takes hours"
+        if obj.state == ObjectState.ARCHIVED.value
+        else "Only AVAILABLE objects can be downloaded"
+    )
+    return ObjectNotAvailableError(f"Object {obj.id} is {obj.state}, not AVAILABLE", hint=hint)
+
+
+def _check_integrity(
+    expected: StoredObject, size: int, md5: str, expected_md5: str | None, path: str
+) -> None:
+    if expected.size is not None and size != expected.size:
+        raise IntegrityError(f"got {size} bytes, 8x8 lists {expected.size}", method="GET", path=path)
+    if expected_md5 is not None and md5 != expected_md5:
+        raise IntegrityError(
+            f"MD5 {md5} does not match 8x8's checksum {expected_md5}", method="GET", path=path
+        )
+
+
+def _sink_for(dst: Destination) -> Callable[[], AbstractContextManager[IO[bytes]]]:
+    """A factory of write targets, one per attempt: atomic temp file for paths, rewind for file objects."""
+    if isinstance(dst, str | os.PathLike):
+        target = Path(dst)
+        if target.is_dir():
+            raise ConfigurationError(f"Destination {str(target)!r} is a directory; give a file path")
+        return lambda: _atomic_file(target)
+    if not hasattr(dst, "write"):
+        raise ConfigurationError(
+            f"Destination must be a path or a writable binary file object, got {type(dst).__name__}"
+        )
+    return lambda: _rewinding(dst)
+
+
+@contextmanager
+def _atomic_file(target: Path) -> Iterator[IO[bytes]]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        with open(temp, "wb") as handle:
+            yield handle
+        os.replace(temp, target)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+@contextmanager
+def _rewinding(handle: IO[bytes]) -> Iterator[IO[bytes]]:
+    try:
+        start = handle.tell() if handle.seekable() else None
+    except (OSError, ValueError):
+        start = None
+    try:
+        yield handle
+    except (*_TRANSIENT_BODY_ERRORS, IntegrityError):
+        if start is None:
+            raise ConfigurationError(
+                "The download failed mid-body and the destination file object cannot be rewound to retry",
+                hint="Pass a file path or a seekable file object",
+            ) from None
+        handle.seek(start)
+        handle.truncate()
+        raise
+
+
+def _json_or_none(resp: requests.Response) -> Any:
+    try:
+        return resp.json() if resp.content and resp.content.strip() else None
+    except ValueError:
+        return None
+
+
+def _strip_html(text: str) -> str:
+    return " ".join(_TAGS.sub(" ", text).split())
+
+
+def _server_message(resp: requests.Response, body: Any) -> str | None:
+    """The most useful human message in an error response (JSON fields, else the text without HTML)."""
+    if isinstance(body, dict):
+        parts = []
+        for key in ("ErrorCode", "error", "Error", "message", "detail", "error_description", "errors"):
+            value = body.get(key)
+            if value:
+                parts.append(value if isinstance(value, str) else str(value))
+        if parts:
+            return ": ".join(dict.fromkeys(parts))
+    if isinstance(body, str) and body:
+        return body
+    text = (resp.text or "").strip()
+    return _strip_html(text)[:300] or None
+
+
+def _products(body: dict) -> list[str] | None:
+    listed = body.get("api_product_list_json")
+    if isinstance(listed, list):
+        return [str(p).strip() for p in listed]
+    text = body.get("api_product_list")
+    if isinstance(text, list):
+        return [str(p).strip() for p in text]
+    if isinstance(text, str) and text.strip():
+        return [p.strip() for p in text.strip().strip("[]").split(",") if p.strip()]
+    return None
+
+
+def _as_number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
+def _read_page(body: Any) -> tuple[list[Any], Any, bool | None]:
+    """``(content, next pageKey, lastPage)`` from a page object or the older list of page objects."""
+    if body is None:
+        return [], None, True
+    pages = body if isinstance(body, list) else [body]
+    if pages and not all(isinstance(p, dict) for p in pages):
+        raise ApiError("8x8 answered a search with something that is not a page of objects")
+    content: list[Any] = []
+    next_key: Any = None
+    last_page: bool | None = None
+    for page in pages:
+        items = page.get("content") or []
+        if not isinstance(items, list):
+            raise ApiError("8x8 answered a search with a page whose content is not a list")
+        content.extend(items)
+        next_key = page.get("pageKey", next_key)
+        if "lastPage" in page:
+            raw = page["lastPage"]
+            last_page = raw if isinstance(raw, bool) else str(raw).strip().lower() == "true"
+    return content, next_key, last_page
+
+
+def _read_jobs(body: Any, region: str, method: str, url: str, *, allow_empty: bool = False) -> list[BulkJob]:
+    items = body if isinstance(body, list) else ([body] if body else [])
+    jobs = []
+    for item in items:
+        try:
+            jobs.append(BulkJob.from_api(item, region))
+        except ValueError:
+            continue
+    if not jobs and not allow_empty:
+        raise ApiError(
+            "8x8 answered a bulk download call without a job status",
+            method=method,
+            path=urlsplit(url).path,
+            server_message=str(body)[:200],
+        )
+    return jobs
+
+
+def _error_class(status: int) -> type[EightByEightError]:
+    return RateLimitError if status == 429 else ApiError

@@ -1,0 +1,1 @@
+"""operators of the 8x8 Cloud Storage provider."""

@@ -1,0 +1,1 @@
+"""sensors of the 8x8 Cloud Storage provider."""

@@ -1,0 +1,1 @@
+"""triggers of the 8x8 Cloud Storage provider."""
