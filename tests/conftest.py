@@ -1,0 +1,106 @@
+"""
+Test set-up shared by the whole suite.
+
+Airflow gets a throw-away home (SQLite) before it is imported, its connections as ``AIRFLOW_CONN_*``
+environment variables and its DAGs through ``AIRFLOW__CORE__DAGS_FOLDER``. 8x8 is the emulator from
+``airflow_provider_eightbyeight.testing``, over real HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_HOME = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
+os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ.pop("AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT", None)
+
+from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook  # noqa: E402
+from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE  # noqa: E402
+from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig  # noqa: E402
+
+#: Fast retries for tests: real backoff shape, tiny waits.
+FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache() -> Iterator[None]:
+    """Every test starts with no cached token, so token counts are the test's own."""
+    TOKEN_CACHE.clear()
+    yield
+    TOKEN_CACHE.clear()
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    """The emulator set-up for a test; override in a module to change it."""
+    return EmulatorConfig(seed=7)
+
+
+@pytest.fixture
+def emulator(emulator_config: EmulatorConfig) -> Iterator[EightByEightEmulator]:
+    """A running emulator (fresh per test)."""
+    with EightByEightEmulator(emulator_config) as emu:
+        yield emu
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, value: str | dict) -> str:
+    """Give Airflow a connection through its environment variable (URI or JSON)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", text)
+    return conn_id
+
+
+@pytest.fixture
+def make_hook(
+    emulator: EightByEightEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., EightByEightHook]]:
+    """
+    Build hooks on an ``AIRFLOW_CONN_*`` connection to the emulator.
+
+    ``make_hook(conn_id="x", key=..., secret=..., **extras)``; extras default to fast retries.
+    """
+    hooks: list[EightByEightHook] = []
+
+    def factory(
+        conn_id: str = "eightbyeight_default",
+        *,
+        key: str | None = None,
+        secret: str | None = None,
+        hook_kwargs: dict | None = None,
+        **extras: object,
+    ) -> EightByEightHook:
+        extra = {"api_base_url": emulator.base_url, **FAST_RETRY_EXTRAS, **extras}
+        set_connection(
+            monkeypatch,
+            conn_id,
+            {
+                "conn_type": "eightbyeight",
+                "login": emulator.key if key is None else key,
+                "password": emulator.secret if secret is None else secret,
+                "extra": extra,
+            },
+        )
+        hook = EightByEightHook(conn_id, **(hook_kwargs or {}))
+        hooks.append(hook)
+        return hook
+
+    yield factory
+    for hook in hooks:
+        hook.close()
+
+
+@pytest.fixture
+def hook(make_hook: Callable[..., EightByEightHook]) -> EightByEightHook:
+    """A hook on the default emulator account."""
+    return make_hook()
