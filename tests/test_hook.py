@@ -51,6 +51,12 @@ def emulator_config() -> EmulatorConfig:
     )
 
 
+def stdlib_log(hook: EightByEightHook) -> EightByEightHook:
+    """Send the hook's log records to a stdlib logger, so caplog sees them at every level."""
+    hook._log = logging.getLogger("tests.eightbyeight")  # type: ignore[assignment]
+    return hook
+
+
 def available(emulator: EightByEightEmulator, region: str = "us-east") -> list[dict]:
     return [o for o in emulator.objects(region) if o["objectState"] == "AVAILABLE"]
 
@@ -188,7 +194,9 @@ def test_unknown_object_is_not_found(hook):
 
 
 def test_invalid_fiql_quotes_the_server(hook):
-    with pytest.raises(InvalidRequestError, match=r"HTTP 400 on GET /storage/us-east/v3/objects; 8x8 said: .+"):
+    with pytest.raises(
+        InvalidRequestError, match=r"HTTP 400 on GET /storage/us-east/v3/objects\); 8x8 said: Invalid FIQL.+"
+    ):
         hook.list_objects("type==(")
 
 
@@ -230,7 +238,11 @@ def test_region_precedence(make_hook):
     assert hook.resolve_regions("us-east") == ["us-east"]
     assert hook.resolve_regions(all_regions=True) == ["us-east", "uk"]
     hook_arg = make_hook(
-        "other", key=TWO_REGIONS.key, secret=TWO_REGIONS.secret, region="uk", hook_kwargs={"region": "us-east"}
+        "other",
+        key=TWO_REGIONS.key,
+        secret=TWO_REGIONS.secret,
+        region="uk",
+        hook_kwargs={"region": "us-east"},
     )
     assert hook_arg.resolve_regions() == ["us-east"]
 
@@ -270,7 +282,9 @@ class TestPagination:
 
     def test_all_states_when_asked(self, make_hook, emulator):
         hook = make_hook(key=KEY, secret=SECRET)
-        every = list(hook.iter_objects(states=["AVAILABLE", "ARCHIVED", "REVOKED", "PENDING", "DELETED", "FAILED"]))
+        every = list(
+            hook.iter_objects(states=["AVAILABLE", "ARCHIVED", "REVOKED", "PENDING", "DELETED", "FAILED"])
+        )
         assert len(every) == len(emulator.objects("us-east"))
         archived = list(hook.iter_objects(states="ARCHIVED"))
         assert archived and all(o.state == "ARCHIVED" for o in archived)
@@ -301,6 +315,7 @@ def test_bad_search_arguments_are_refused_before_any_request(hook, emulator):
 
 
 def test_page_size_above_100_is_lowered(hook, emulator, caplog):
+    stdlib_log(hook)
     objs = list(hook.iter_objects(page_size=500))
     assert len(objs) == len(available(emulator))
     assert "above 8x8's maximum" in caplog.text
@@ -324,11 +339,16 @@ class TestFilters:
         want = self.expected(emulator, lambda o: start <= created_ms(o) < end)
         assert 0 < len(want) < len(times)
         after = datetime.fromtimestamp(start / 1000, tz=timezone.utc)
-        got = self.got(hook, ObjectFilter(created_after=after, created_before=after + timedelta(milliseconds=end - start)))
+        got = self.got(
+            hook,
+            ObjectFilter(created_after=after, created_before=after + timedelta(milliseconds=end - start)),
+        )
         assert got == want
 
     def test_by_tag(self, hook, emulator):
-        want = self.expected(emulator, lambda o: any(t["key"] == "direction" and t["value"] == "INBOUND" for t in o["tags"]))
+        want = self.expected(
+            emulator, lambda o: any(t["key"] == "direction" and t["value"] == "INBOUND" for t in o["tags"])
+        )
         assert want
         assert self.got(hook, ObjectFilter(tags={"direction": "INBOUND"})) == want
 
@@ -408,7 +428,7 @@ def test_corruption_on_every_attempt_fails_and_leaves_nothing(make_hook, emulato
 
 
 def test_multipart_checksum_skips_md5_but_checks_size(make_hook, emulator, tmp_path, caplog):
-    hook = make_hook(key=KEY, secret=SECRET)
+    hook = stdlib_log(make_hook(key=KEY, secret=SECRET))
     obj = StoredObject.from_api(dict(available(emulator)[0], checksum="0" * 32 + "-2"), "us-east")
     caplog.set_level(logging.DEBUG)
     result = hook.download_object(obj, tmp_path / "m.bin")
@@ -436,7 +456,14 @@ def test_429_and_5xx_are_retried_and_counted(hook, emulator):
     emulator.add_fault(FaultRule(kind="status", route="search", status=429, retry_after=0, times=2))
     emulator.add_fault(FaultRule(kind="status", route="search", status=503, times=1))
     emulator.add_fault(
-        FaultRule(kind="status", route="search", status=502, times=1, body="<html>Bad gateway</html>", content_type="text/html")
+        FaultRule(
+            kind="status",
+            route="search",
+            status=502,
+            times=1,
+            body="<html>Bad gateway</html>",
+            content_type="text/html",
+        )
     )
     assert len(hook.list_objects()) == len(available(emulator))
     assert hook.stats.retries == 4
@@ -586,9 +613,16 @@ def test_bulk_zip_before_done_is_an_error(hook, emulator, tmp_path):
 # ---------------------------------------------------------------------------- secrets
 
 
-def test_secret_and_tokens_never_reach_logs_or_errors(make_hook, emulator, tmp_path, caplog):
+@pytest.mark.parametrize("via_stdlib", [False, True], ids=["airflow-logging", "stdlib-debug"])
+def test_secret_and_tokens_never_reach_logs_or_errors(
+    make_hook, emulator, tmp_path, caplog, capfd, via_stdlib
+):
     caplog.set_level(logging.DEBUG)
     hook = make_hook(key=KEY, secret=SECRET)
+    bad = make_hook("bad", key=KEY, secret=SECRET + "x")
+    if via_stdlib:
+        stdlib_log(hook)
+        stdlib_log(bad)
     texts: list[str] = []
     emulator.add_fault(FaultRule(kind="status", route="search", status=503, times=1))
     hook.list_objects(max_objects=3)
@@ -597,15 +631,19 @@ def test_secret_and_tokens_never_reach_logs_or_errors(make_hook, emulator, tmp_p
     for call in (
         lambda: hook.get_object("missing"),
         lambda: hook.list_objects("type==("),
-        lambda: make_hook("bad", key=KEY, secret=SECRET + "x").get_regions(),
+        bad.get_regions,
     ):
         with pytest.raises(Exception) as info:
             call()
         texts.append(str(info.value))
         texts.append(repr(info.value))
+    texts.append(bad.test_connection()[1])
     texts.append(caplog.text)
+    captured = capfd.readouterr()
+    texts.append(captured.out + captured.err)
     texts.append(repr(hook) + repr(hook.settings) + repr(hook.stats))
-    tokens = emulator.issued_tokens()
+    assert "retry 1/5" in "".join(texts)  # the logs were captured at all
+    tokens = list(emulator.store.tokens)
     assert len(tokens) >= 2
     blob = "\n".join(texts)
     assert SECRET not in blob

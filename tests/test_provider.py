@@ -46,7 +46,14 @@ def test_provider_info_matches_airflows_schemas():
     conn = info["connection-types"][0]
     assert conn["connection-type"] == "eightbyeight"
     assert conn["hook-class-name"] == "airflow_provider_eightbyeight.hooks.eightbyeight.EightByEightHook"
-    assert set(conn["conn-fields"]) >= {"region", "api_base_url", "token_url", "api_version", "timeout", "max_retries"}
+    assert set(conn["conn-fields"]) >= {
+        "region",
+        "api_base_url",
+        "token_url",
+        "api_version",
+        "timeout",
+        "max_retries",
+    }
     for field in conn["conn-fields"].values():
         assert field["label"] and field["description"] and field["schema"]["type"]
 

@@ -76,7 +76,10 @@ _TRANSIENT_BODY_ERRORS = (
 )
 _TAGS = re.compile(r"<[^>]+>")
 
-Destination = str | os.PathLike[str] | IO[bytes]
+#: Where downloaded bytes go: a file path, a binary file object, or a factory of one write target per attempt
+#: (a context manager that publishes on a clean exit and discards on an exception).
+SinkFactory = Callable[[], AbstractContextManager[IO[bytes]]]
+Destination = str | os.PathLike[str] | IO[bytes] | SinkFactory
 
 
 def _mask(value: str) -> None:
@@ -814,7 +817,9 @@ class EightByEightHook(BaseHook):
         is downloaded again within the retry budget.
 
         :param object_id: an id, or a :class:`StoredObject` from a search (saves a metadata request).
-        :param dst: a file path, or a writable binary file object (seekable to allow retries).
+        :param dst: a file path, a writable binary file object (seekable to allow retries), or a factory
+            of one write target per attempt (a context manager that publishes on a clean exit and
+            discards on an exception).
         :param region: Optional. The object's region (a StoredObject's own region wins).
         :param verify: check size and MD5 against the metadata (recommended).
         :param use_presigned_url: fetch the bytes through a pre-signed URL instead of the API.
@@ -843,7 +848,7 @@ class EightByEightHook(BaseHook):
         object_id: str,
         region: str,
         expected: StoredObject | None,
-        sink: Callable[[], AbstractContextManager[IO[bytes]]],
+        sink: SinkFactory,
         use_presigned_url: bool,
         chunk_size: int,
     ) -> DownloadResult:
@@ -1237,8 +1242,10 @@ def _check_integrity(
         )
 
 
-def _sink_for(dst: Destination) -> Callable[[], AbstractContextManager[IO[bytes]]]:
+def _sink_for(dst: Destination) -> SinkFactory:
     """A factory of write targets, one per attempt: atomic temp file for paths, rewind for file objects."""
+    if callable(dst) and not hasattr(dst, "write"):
+        return dst
     if isinstance(dst, str | os.PathLike):
         target = Path(dst)
         if target.is_dir():

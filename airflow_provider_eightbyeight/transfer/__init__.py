@@ -1,0 +1,1 @@
+"""The transfer engine: plan, concurrent streaming copy, verification, manifest."""

@@ -1,0 +1,163 @@
+"""
+Writing to any destination Airflow's ``ObjectStoragePath`` reaches, without ever exposing a partial file.
+
+- Local disk: write ``.<name>.<random>.part`` in the same folder, then ``os.replace`` onto the final name.
+- Object stores (S3, GCS, ...): write the final key directly; a multipart upload only becomes visible
+  when it completes, and on any error the upload is aborted (``discard``) instead of completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_eightbyeight.errors import ConfigurationError
+
+#: Upload part size for object stores: the S3 minimum is 5 MiB; s3fs' 50 MiB default costs ~150 MB RSS.
+DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
+LOCAL_PROTOCOLS = frozenset({"file", "local", ""})
+PART_SUFFIX = ".part"
+
+
+def as_storage_path(destination: Any, conn_id: str | None = None) -> Any:
+    """
+    An ``ObjectStoragePath`` for a URL string or path, keeping a given one as it is.
+
+    :param destination: ``file:///data/8x8/``, ``s3://my-conn@bucket/prefix/``, a local path, or an
+        ``ObjectStoragePath``.
+    :param conn_id: Optional. Connection for the store, when the URL does not carry one.
+    :raises ConfigurationError: for an empty or unusable destination.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(destination, ObjectStoragePath):
+        if conn_id and not destination.conn_id:
+            return ObjectStoragePath(str(destination), conn_id=conn_id)
+        return destination
+    if isinstance(destination, os.PathLike):
+        destination = os.fspath(destination)
+    if not isinstance(destination, str) or not destination.strip():
+        raise ConfigurationError(
+            f"destination must be a URL such as 'file:///data/8x8/' or 's3://conn@bucket/prefix/', got {destination!r}"
+        )
+    text = destination.strip()
+    if "://" not in text:
+        if not os.path.isabs(text):
+            raise ConfigurationError(
+                f"destination {text!r} is a relative path; use an absolute path or a URL such as file:///data/8x8/"
+            )
+        text = Path(text).as_uri()
+    try:
+        return ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
+    except Exception as err:  # an unknown protocol, a missing provider (e.g. s3 without the amazon extra)
+        raise ConfigurationError(
+            f"destination {text!r} cannot be opened: {err}",
+            hint="Install the provider for that storage (e.g. apache-airflow-providers-amazon[s3fs] for s3://)",
+        ) from None
+
+
+def is_local(path: Any) -> bool:
+    """Whether ``path`` is on this machine's file system."""
+    return str(getattr(path, "protocol", "file") or "file") in LOCAL_PROTOCOLS
+
+
+def local_path(path: Any) -> Path:
+    """The OS path of a local ``ObjectStoragePath``."""
+    return Path(path.path)
+
+
+def url_of(path: Any) -> str:
+    """A printable URL of a destination path, without credentials."""
+    if is_local(path):
+        return local_path(path).as_uri()
+    text = str(path)
+    conn_id = getattr(path, "conn_id", None)
+    if conn_id and f"{conn_id}@" in text:
+        text = text.replace(f"{conn_id}@", "", 1)
+    return text
+
+
+@contextmanager
+def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
+    """Write ``target`` through a hidden temporary file in the same folder, renamed on success only."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name[:180]}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+    try:
+        with open(temp, "wb") as handle:
+            yield handle
+        os.replace(temp, target)
+    finally:
+        with suppress(FileNotFoundError):
+            temp.unlink()
+
+
+@contextmanager
+def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[IO[bytes]]:
+    """Write an object-store key; published only by a clean exit, aborted on an exception."""
+    handle = path.open("wb", block_size=block_size)
+    try:
+        yield handle
+    except BaseException:
+        discard = getattr(handle, "discard", None)
+        if callable(discard):
+            with suppress(Exception):
+                discard()
+        with suppress(Exception):
+            handle.closed = True  # a plain close() would complete the upload
+        raise
+    handle.close()
+
+
+def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Any:
+    """A factory of write targets for the hook's download (one per attempt)."""
+    if is_local(path):
+        target = local_path(path)
+        return lambda: atomic_local_file(target)
+    return lambda: remote_file(path, block_size)
+
+
+def write_bytes_atomically(path: Any, data: bytes) -> None:
+    """Write a small file (sidecar, manifest) so it appears whole or not at all."""
+    with sink_factory(path)() as handle:
+        handle.write(data)
+
+
+def existing_size(path: Any) -> int | None:
+    """The size of ``path`` if it exists as a file, else ``None``."""
+    try:
+        if is_local(path):
+            stat = local_path(path).stat()
+            return stat.st_size if local_path(path).is_file() else None
+        if not path.exists() or not path.is_file():
+            return None
+        return int(path.stat().st_size)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def md5_of(path: Any, chunk_size: int = 1024 * 1024) -> str:
+    """The MD5 of a stored file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    opener = local_path(path).open if is_local(path) else path.open
+    with opener("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_text(path: Any) -> str | None:
+    """The text of a small file, or ``None`` if it does not exist."""
+    try:
+        if is_local(path):
+            return local_path(path).read_text(encoding="utf-8")
+        if not path.exists():
+            return None
+        with path.open("r", encoding="utf-8") as handle:
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
