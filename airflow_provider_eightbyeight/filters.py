@@ -211,7 +211,15 @@ class ObjectFilter:
 
     def _check_window(self, prefix: str) -> None:
         after, before = getattr(self, f"{prefix}_after"), getattr(self, f"{prefix}_before")
-        if after is not None and before is not None and to_epoch_ms(after) >= to_epoch_ms(before):
+        if after is None or before is None:
+            return
+        if to_epoch_ms(after) == to_epoch_ms(before):
+            raise ValueError(
+                f"{prefix}_after and {prefix}_before are both {after}: an empty window. In Airflow 3 a cron "
+                "schedule gives zero-length data intervals unless the DAG uses CronDataIntervalTimetable "
+                "(or [scheduler] create_cron_data_intervals=True); manual runs of such DAGs have them too."
+            )
+        if to_epoch_ms(after) > to_epoch_ms(before):
             raise ValueError(
                 f"{prefix}_after ({after}) must be earlier than {prefix}_before ({before}); "
                 "the window would match nothing."

@@ -11,7 +11,7 @@ INTEGRATION = "8x8 Cloud Storage"
 
 
 def get_provider_info() -> dict[str, Any]:
-    """The provider's description: connection type and form, hooks (operators, sensors, triggers to come)."""
+    """The provider's description: connection type and form, hooks, operators, sensors, triggers."""
     return {
         "package-name": "airflow-provider-eightbyeight",
         "name": INTEGRATION,
@@ -29,6 +29,28 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": INTEGRATION,
                 "python-modules": ["airflow_provider_eightbyeight.hooks.eightbyeight"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_eightbyeight.operators.list_objects",
+                    "airflow_provider_eightbyeight.operators.transfer",
+                    "airflow_provider_eightbyeight.operators.manage",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_eightbyeight.sensors.eightbyeight"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_eightbyeight.triggers.eightbyeight"],
             }
         ],
         "connection-types": [

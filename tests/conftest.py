@@ -12,7 +12,9 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +30,7 @@ os.environ.pop("AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT", None)
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook  # noqa: E402
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE  # noqa: E402
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig  # noqa: E402
-
-#: Fast retries for tests: real backoff shape, tiny waits.
-FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
+from tests.helpers import FAST_RETRY_EXTRAS, airflow_cli  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -104,3 +104,50 @@ def make_hook(
 def hook(make_hook: Callable[..., EightByEightHook]) -> EightByEightHook:
     """A hook on the default emulator account."""
     return make_hook()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """An initialised SQLite metadata DB in the suite's AIRFLOW_HOME (once per session)."""
+    done = airflow_cli("db", "migrate", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def example_dagbag(airflow_db: None) -> Any:
+    """The example DAGs, parsed as Airflow parses them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "example_dags"))
+
+
+@pytest.fixture
+def run_dag(example_dagbag: Any, emulator: EightByEightEmulator, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """
+    Run an example DAG with ``dag.test()`` against the emulator; returns the DagRun.
+
+    ``run_dag(dag_id, logical_date=None, conf=None, variables={...})``; variables become
+    ``AIRFLOW_VAR_*`` environment variables.
+    """
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT",
+        emulator.connection_json(**FAST_RETRY_EXTRAS),
+    )
+
+    def run(
+        dag_id: str,
+        *,
+        logical_date: datetime | None = None,
+        conf: dict | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> Any:
+        for name, value in (variables or {}).items():
+            monkeypatch.setenv(f"AIRFLOW_VAR_{name.upper()}", value)
+        dag = example_dagbag.get_dag(dag_id)
+        assert dag is not None, f"{dag_id} not found; import errors: {example_dagbag.import_errors}"
+        kwargs: dict[str, Any] = {"run_conf": conf}
+        if logical_date is not None:
+            kwargs["logical_date"] = logical_date
+        return dag.test(**kwargs)
+
+    return run

@@ -87,7 +87,7 @@ class TestValues:
 
     def test_both_quotes_cannot_be_expressed(self):
         with pytest.raises(ValueError, match="both"):
-            quote_value("it's \"odd\"")
+            quote_value('it\'s "odd"')
 
     def test_comparison_validates_operator_and_selector(self):
         assert comparison("duration", "=gt=", 100) == "duration=gt=100"
@@ -147,7 +147,11 @@ class TestObjectFilter:
             to_fiql(42)  # type: ignore[arg-type]
 
     def test_inverted_window_is_refused(self):
-        with pytest.raises(ValueError, match="created_after .* must be earlier"):
+        with pytest.raises(ValueError, match=r"created_after .* must be earlier"):
+            ObjectFilter(created_after=T0 + timedelta(seconds=1), created_before=T0)
+
+    def test_empty_window_explains_airflow_3_intervals(self):
+        with pytest.raises(ValueError, match=r"zero-length data intervals .* CronDataIntervalTimetable"):
             ObjectFilter(created_after=T0, created_before=T0)
 
     def test_unknown_state_is_refused(self):

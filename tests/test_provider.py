@@ -8,32 +8,11 @@ import subprocess
 import sys
 import warnings
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
-import pytest
 
 from airflow_provider_eightbyeight.get_provider_info import get_provider_info
-
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def airflow_cli(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [AIRFLOW, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """An initialised SQLite metadata DB in the suite's AIRFLOW_HOME."""
-    done = airflow_cli("db", "migrate", timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+from tests.helpers import airflow_cli
 
 
 def test_provider_info_matches_airflows_schemas():
@@ -103,6 +82,21 @@ def test_cli_connection_add_then_test_reports_regions(airflow_db, emulator):
     tested = airflow_cli("connections", "test", conn_id)
     output = tested.stdout + tested.stderr
     assert tested.returncode == 0, output[-2000:]
-    assert "Authenticated; regions: us-east" in output
-    assert emulator.secret not in output
-    assert emulator.stats()["token_requests"] == 1
+    assert "Connection success!" in output
+    # What the UI's Test button runs in the API server: the stored connection's hook test_connection().
+    script = (
+        "from airflow.models.connection import Connection\n"
+        f"print(Connection.get_connection_from_secrets({conn_id!r}).test_connection())"
+    )
+    via_hook = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "_AIRFLOW_PROCESS_CONTEXT": "server"},  # as the API server and the CLI run it
+    )
+    assert via_hook.returncode == 0, via_hook.stderr[-2000:]
+    assert "(True, 'Authenticated; regions: us-east')" in via_hook.stdout
+    assert emulator.secret not in output + via_hook.stdout + via_hook.stderr
+    assert emulator.stats()["token_requests"] == 2

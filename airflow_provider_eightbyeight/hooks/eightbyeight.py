@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -250,8 +250,7 @@ class EightByEightHook(BaseHook):
                 if self._wait_for_retry(budget, "POST", path, f"{type(err).__name__}"):
                     continue
                 raise TransportError(
-                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s): "
-                    f"{type(err).__name__}",
+                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s): {type(err).__name__}",
                     method="POST",
                     path=path,
                     hint="Check the network path to the token URL and the connection's token_url",
@@ -269,8 +268,7 @@ class EightByEightHook(BaseHook):
         server_message = _server_message(resp, body)
         if resp.status_code in (400, 401, 403):
             revoked = any(
-                word in (server_message or "").lower()
-                for word in ("revoked", "not approved", "disabled", "expired")
+                word in (server_message or "").lower() for word in ("revoked", "not approved", "disabled", "expired")
             )
             if revoked:
                 raise AuthenticationError(
@@ -434,9 +432,7 @@ class EightByEightHook(BaseHook):
                 refreshed = True
                 rejected = token.value
                 self.stats.add(token_refreshes_after_401=1)
-                self.log.info(
-                    "8x8 rejected the access token (HTTP 401); getting a new one and retrying once."
-                )
+                self.log.info("8x8 rejected the access token (HTTP 401); getting a new one and retrying once.")
                 continue
             if is_retryable_status(resp.status_code) and self._wait_for_retry(
                 budget, method, url_path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
@@ -582,9 +578,7 @@ class EightByEightHook(BaseHook):
             self._regions = list(body)
             return list(body)
 
-    def resolve_regions(
-        self, region: str | Sequence[str] | None = None, *, all_regions: bool = False
-    ) -> list[str]:
+    def resolve_regions(self, region: str | Sequence[str] | None = None, *, all_regions: bool = False) -> list[str]:
         """
         The regions a call should use: explicit ``region`` > the hook's ``region`` > the connection's
         ``region`` extra > the discovered regions (only if there is exactly one, or ``all_regions``).
@@ -857,9 +851,7 @@ class EightByEightHook(BaseHook):
         url_path = urlsplit(self._url(region, path)).path
         expected_md5 = expected.md5 if expected else None
         if expected is not None and expected_md5 is None:
-            self.log.debug(
-                "Object %s has checksum %r, not a plain MD5: size check only.", object_id, expected.checksum
-            )
+            self.log.debug("Object %s has checksum %r, not a plain MD5: size check only.", object_id, expected.checksum)
         attempts = 0
         while True:
             attempts += 1
@@ -955,11 +947,7 @@ class EightByEightHook(BaseHook):
         :raises PermissionDeniedError: when the key may only read or download.
         """
         object_id = _check_id(object_id)
-        if (
-            isinstance(expiration_days, bool)
-            or not isinstance(expiration_days, int)
-            or not 1 <= expiration_days <= 10
-        ):
+        if isinstance(expiration_days, bool) or not isinstance(expiration_days, int) or not 1 <= expiration_days <= 10:
             raise ConfigurationError(
                 f"expiration_days must be a whole number from 1 to 10, got {expiration_days!r}",
                 hint="8x8 keeps a restored copy for 1 to 10 days (default 7)",
@@ -1140,9 +1128,7 @@ class EightByEightHook(BaseHook):
             size = 0
             try:
                 with sink() as out:
-                    resp = self._send(
-                        "GET", name, path, stream=True, budget=budget, accept="application/zip, */*"
-                    )
+                    resp = self._send("GET", name, path, stream=True, budget=budget, accept="application/zip, */*")
                     with resp:
                         if "json" in resp.headers.get("Content-Type", "").lower():
                             body = self._decode_json(resp, "GET", url_path)
@@ -1231,15 +1217,11 @@ def _not_available(obj: StoredObject) -> ObjectNotAvailableError:
     return ObjectNotAvailableError(f"Object {obj.id} is {obj.state}, not AVAILABLE", hint=hint)
 
 
-def _check_integrity(
-    expected: StoredObject, size: int, md5: str, expected_md5: str | None, path: str
-) -> None:
+def _check_integrity(expected: StoredObject, size: int, md5: str, expected_md5: str | None, path: str) -> None:
     if expected.size is not None and size != expected.size:
         raise IntegrityError(f"got {size} bytes, 8x8 lists {expected.size}", method="GET", path=path)
     if expected_md5 is not None and md5 != expected_md5:
-        raise IntegrityError(
-            f"MD5 {md5} does not match 8x8's checksum {expected_md5}", method="GET", path=path
-        )
+        raise IntegrityError(f"MD5 {md5} does not match 8x8's checksum {expected_md5}", method="GET", path=path)
 
 
 def _sink_for(dst: Destination) -> SinkFactory:
@@ -1255,7 +1237,8 @@ def _sink_for(dst: Destination) -> SinkFactory:
         raise ConfigurationError(
             f"Destination must be a path or a writable binary file object, got {type(dst).__name__}"
         )
-    return lambda: _rewinding(dst)
+    handle = cast("IO[bytes]", dst)
+    return lambda: _rewinding(handle)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -92,13 +93,9 @@ class TransferOptions:
             or not isinstance(self.max_workers, int)
             or not 1 <= self.max_workers <= 64
         ):
-            raise ConfigurationError(
-                f"max_workers must be a whole number from 1 to 64, got {self.max_workers!r}"
-            )
+            raise ConfigurationError(f"max_workers must be a whole number from 1 to 64, got {self.max_workers!r}")
         if self.block_size < 5 * 1024 * 1024:
-            raise ConfigurationError(
-                f"block_size must be at least 5 MiB (the S3 part minimum), got {self.block_size}"
-            )
+            raise ConfigurationError(f"block_size must be at least 5 MiB (the S3 part minimum), got {self.block_size}")
 
 
 @dataclass
@@ -123,6 +120,7 @@ class TransferSummary:
     strategy: str
     copied: int = 0
     skipped: int = 0
+    archived: int = 0
     failed: int = 0
     deleted: int = 0
     not_deleted: int = 0
@@ -142,6 +140,7 @@ class TransferSummary:
             "strategy": self.strategy,
             "copied": self.copied,
             "skipped": self.skipped,
+            "archived": self.archived,
             "failed": self.failed,
             "deleted": self.deleted,
             "not_deleted": self.not_deleted,
@@ -211,7 +210,7 @@ class TransferEngine:
         *,
         run_label: str = "transfer",
         destination_conn_id: str | None = None,
-        log: logging.Logger | None = None,
+        log: Any = None,
     ) -> None:
         self.hook = hook
         self.options = options or TransferOptions()
@@ -271,6 +270,7 @@ class TransferEngine:
         *,
         delete_after_transfer: bool = False,
         preset_failures: dict[str, str] | None = None,
+        extra_records: Iterable[ManifestRecord] = (),
         strategy_label: str = "objects",
     ) -> TransferSummary:
         """
@@ -284,6 +284,7 @@ class TransferEngine:
         records = self._copy_all(planned)
         for object_id, reason in (preset_failures or {}).items():
             records.append(self._failed_record(object_id, None, reason))
+        records.extend(extra_records)
         return self.finish(
             records,
             delete_after_transfer=delete_after_transfer,
@@ -349,9 +350,7 @@ class TransferEngine:
                 verify=True,
                 chunk_size=self.options.chunk_size,
             )
-            record = self._record(
-                planned, Status.COPIED, result.size, result.md5, result.verified, result.attempts
-            )
+            record = self._record(planned, Status.COPIED, result.size, result.md5, result.verified, result.attempts)
             if self.options.write_metadata:
                 self._write_sidecar(planned, record)
             if progress:
@@ -461,6 +460,13 @@ class TransferEngine:
             reason=reason,
         )
 
+    def not_copied_record(self, obj: StoredObject, status: str, reason: str) -> ManifestRecord:
+        """A record for an object deliberately not copied (archived and skipped, or failed up front)."""
+        planned = self.plan([obj])[0]
+        record = self._failed_record(obj.id, planned, reason, obj=obj)
+        record.status = status
+        return record
+
     def source_uri(self, object_id: str, region: str | None) -> str:
         """Where an object comes from: ``<api root>/storage/<region>/<version>/objects/<id>``."""
         return f"{self.hook.settings.storage_root(region or 'unknown')}/objects/{object_id}"
@@ -499,6 +505,8 @@ class TransferEngine:
                 summary.bytes_copied += record.size or 0
             elif record.status == Status.SKIPPED:
                 summary.skipped += 1
+            elif record.status == Status.ARCHIVED:
+                summary.archived += 1
             else:
                 summary.failed += 1
                 summary.failures[record.id] = record.reason or "failed"
@@ -510,10 +518,11 @@ class TransferEngine:
         summary.requests = self.hook.stats.requests - requests_before
         summary.retries = self.hook.stats.retries - retries_before
         self.log.info(
-            "Transfer finished: %d copied, %d skipped, %d failed, %d deleted at 8x8, %.1f MB in %.1f s "
-            "(%.1f MB/s), %d retries. Manifest: %s",
+            "Transfer finished: %d copied, %d skipped, %d archived (not copied), %d failed, %d deleted at 8x8, "
+            "%.1f MB in %.1f s (%.1f MB/s), %d retries. Manifest: %s",
             summary.copied,
             summary.skipped,
+            summary.archived,
             summary.failed,
             summary.deleted,
             summary.bytes_copied / 1e6,
@@ -529,7 +538,7 @@ class TransferEngine:
         for record in records:
             if record.status in (Status.COPIED, Status.SKIPPED) and record.verified:
                 deletable.setdefault(record.region, []).append(record)
-            elif record.status != Status.FAILED:
+            elif record.status in (Status.COPIED, Status.SKIPPED):
                 summary.not_deleted += 1
                 summary.delete_failures[record.id] = "copy not verified by MD5 (8x8 gave no plain MD5)"
         for region, group in deletable.items():
@@ -562,17 +571,13 @@ class TransferEngine:
             return "bulk"
         return "objects"
 
-    def pending_for_bulk(
-        self, planned: list[PlannedObject]
-    ) -> tuple[list[PlannedObject], list[ManifestRecord]]:
+    def pending_for_bulk(self, planned: list[PlannedObject]) -> tuple[list[PlannedObject], list[ManifestRecord]]:
         """Split planned objects into those to fetch and records of those already present or unavailable."""
         todo: list[PlannedObject] = []
         done: list[ManifestRecord] = []
         for item in planned:
             if not item.obj.is_available:
-                done.append(
-                    self._failed_record(item.obj.id, item, f"object is {item.obj.state}, not AVAILABLE")
-                )
+                done.append(self._failed_record(item.obj.id, item, f"object is {item.obj.state}, not AVAILABLE"))
                 continue
             existing = None if self.options.overwrite else self.existing_copy(item)
             if existing is not None:
@@ -642,18 +647,14 @@ class TransferEngine:
                     try:
                         records.append(self._copy_entry(archive, infos[0], item))
                     except (IntegrityError, zipfile.BadZipFile, OSError) as err:
-                        self.log.warning(
-                            "Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err
-                        )
+                        self.log.warning("Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err)
                         fallback.append(item)
         if fallback:
             self.log.info("Downloading %d object(s) one by one (not in a usable zip).", len(fallback))
             records.extend(self._map(fallback, self.copy_one))
         return records
 
-    def _copy_entry(
-        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject
-    ) -> ManifestRecord:
+    def _copy_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject) -> ManifestRecord:
         import hashlib
 
         obj = item.obj
@@ -678,9 +679,9 @@ class TransferEngine:
 
     def download_zip(self, job: BulkJob, region: str | None, folder: str | None = None) -> Path:
         """Download a finished job's zip to a local temporary file (the caller removes it)."""
-        handle = tempfile.NamedTemporaryFile(prefix="8x8-bulk-", suffix=".zip", dir=folder, delete=False)
-        handle.close()
-        path = Path(handle.name)
+        descriptor, name = tempfile.mkstemp(prefix="8x8-bulk-", suffix=".zip", dir=folder)
+        os.close(descriptor)
+        path = Path(name)
         try:
             self.hook.download_bulk_zip(job.zip_name, path, region=region, chunk_size=self.options.chunk_size)
         except BaseException:
@@ -694,6 +695,7 @@ class TransferEngine:
         *,
         delete_after_transfer: bool = False,
         preset_failures: dict[str, str] | None = None,
+        extra_records: Iterable[ManifestRecord] = (),
         poll_interval: float = 15.0,
         timeout: float = 6 * 3600,
         limit_bytes: int | None = None,
@@ -707,6 +709,7 @@ class TransferEngine:
         todo, records = self.pending_for_bulk(planned)
         for object_id, reason in (preset_failures or {}).items():
             records.append(self._failed_record(object_id, None, reason))
+        records.extend(extra_records)
         by_region: dict[str | None, list[PlannedObject]] = {}
         for item in todo:
             by_region.setdefault(item.obj.region, []).append(item)
@@ -727,43 +730,31 @@ class TransferEngine:
     ) -> list[ManifestRecord]:
         try:
             job = self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
-            job = self.hook.wait_for_bulk_job(
-                job.zip_name, region=region, poll_interval=poll_interval, timeout=timeout
-            )
+            job = self.hook.wait_for_bulk_job(job.zip_name, region=region, poll_interval=poll_interval, timeout=timeout)
         except FATAL_ERRORS:
             raise
         except EightByEightError as err:
-            self.log.warning(
-                "Bulk job for %d object(s) failed (%s); downloading them one by one.", len(batch), err
-            )
+            self.log.warning("Bulk job for %d object(s) failed (%s); downloading them one by one.", len(batch), err)
             return self.copy_from_zip(None, None, batch)
         return self.copy_finished_job(job, region, batch)
 
-    def copy_finished_job(
-        self, job: BulkJob, region: str | None, batch: list[PlannedObject]
-    ) -> list[ManifestRecord]:
+    def copy_finished_job(self, job: BulkJob, region: str | None, batch: list[PlannedObject]) -> list[ManifestRecord]:
         """Download a finished job's zip and copy its entries (falling back per object where needed)."""
         if not job.has_zip:
-            self.log.warning(
-                "Bulk job %s ended %s; downloading its objects one by one.", job.zip_name, job.status
-            )
+            self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job.zip_name, job.status)
             return self.copy_from_zip(job, None, batch)
         try:
             zip_path = self.download_zip(job, region)
         except FATAL_ERRORS:
             raise
         except EightByEightError as err:
-            self.log.warning(
-                "Bulk zip %s could not be downloaded (%s); downloading one by one.", job.zip_name, err
-            )
+            self.log.warning("Bulk zip %s could not be downloaded (%s); downloading one by one.", job.zip_name, err)
             return self.copy_from_zip(job, None, batch)
         try:
             try:
                 return self.copy_from_zip(job, zip_path, batch)
             except zipfile.BadZipFile as err:
-                self.log.warning(
-                    "Bulk zip %s is not a valid zip (%s); downloading one by one.", job.zip_name, err
-                )
+                self.log.warning("Bulk zip %s is not a valid zip (%s); downloading one by one.", job.zip_name, err)
                 return self.copy_from_zip(job, None, batch)
         finally:
             zip_path.unlink(missing_ok=True)

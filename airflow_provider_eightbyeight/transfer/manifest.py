@@ -28,6 +28,7 @@ class Status:
 
     COPIED = "copied"
     SKIPPED = "skipped"
+    ARCHIVED = "archived"
     FAILED = "failed"
 
 

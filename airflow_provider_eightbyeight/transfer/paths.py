@@ -44,9 +44,7 @@ class _SafeFormatter(string.Formatter):
         base, key = match.groups()
         if key is not None:
             if base != "tags":
-                raise PathTemplateError(
-                    f"Path template field {{{field_name}}}: only tags[...] can be indexed"
-                )
+                raise PathTemplateError(f"Path template field {{{field_name}}}: only tags[...] can be indexed")
             return kwargs["tags"].get(key, MISSING), field_name
         if base in kwargs:
             return kwargs[base], field_name
@@ -88,9 +86,7 @@ def validate_template(template: str) -> None:
         raise PathTemplateError(f"path_template {template!r} is not a valid format string: {err}") from None
     names = [field for _, field, _, _ in parsed if field is not None]
     if any(field == "" or field.isdigit() for field in names):
-        raise PathTemplateError(
-            f"path_template {template!r} has an empty or positional field; name every field"
-        )
+        raise PathTemplateError(f"path_template {template!r} has an empty or positional field; name every field")
     sample = StoredObject(id="x", name="y", created=datetime(2026, 1, 1), updated=datetime(2026, 1, 1))
     try:
         render_path(template, sample)
@@ -185,9 +181,7 @@ def sanitize_relative_path(path: str, *, fallback: str = MISSING) -> str:
     if not cleaned:
         cleaned = [sanitize_segment(fallback) or MISSING]
     result = "/".join(cleaned)
-    if result.startswith("/") or any(
-        s in (".", "..") for s in cleaned
-    ):  # pragma: no cover - defence in depth
+    if result.startswith("/") or any(s in (".", "..") for s in cleaned):  # pragma: no cover - defence in depth
         raise PathTemplateError(f"unsafe path {path!r}")
     return result
 

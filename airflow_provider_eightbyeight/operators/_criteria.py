@@ -1,0 +1,167 @@
+"""The search arguments shared by the list and transfer operators and the sensor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_eightbyeight.errors import ConfigurationError
+from airflow_provider_eightbyeight.filters import ObjectFilter
+from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+
+#: ``region=`` values that mean every region of the account.
+ALL_REGIONS = ("all", "*")
+CRITERIA_TEMPLATE_FIELDS = (
+    "eightbyeight_conn_id",
+    "region",
+    "filter",
+    "object_types",
+    "created_after",
+    "created_before",
+    "states",
+    "tags",
+)
+
+
+def _names(value: Any, what: str) -> list[str] | None:
+    """A list of names from a list, a tuple, a comma-separated string or a JSON list string."""
+    if value is None or value in ("", []):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ConfigurationError(f"{what} {text!r} looks like a JSON list but is not valid JSON") from None
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [str(v).strip() for v in value if str(v).strip()]
+    raise ConfigurationError(f"{what} must be a list of names or a comma-separated string, got {value!r}")
+
+
+class ObjectCriteriaMixin:
+    """
+    Builds the search (filter and regions) from the operator's templated arguments, after rendering.
+
+    Expects attributes ``eightbyeight_conn_id``, ``region``, ``all_regions``, ``filter``, ``object_types``,
+    ``created_after``, ``created_before``, ``states``, ``tags``.
+    """
+
+    eightbyeight_conn_id: str
+    region: str | list[str] | None
+    all_regions: bool
+    filter: str | None
+    object_types: str | list[str] | None
+    created_after: Any
+    created_before: Any
+    states: str | list[str] | None
+    tags: Mapping[str, Any] | str | None
+
+    def _init_criteria(
+        self,
+        *,
+        eightbyeight_conn_id: str,
+        region: str | list[str] | None,
+        all_regions: bool,
+        filter: str | None,
+        object_types: str | list[str] | None,
+        created_after: Any,
+        created_before: Any,
+        states: str | list[str] | None,
+        tags: Mapping[str, Any] | str | None,
+    ) -> None:
+        self.eightbyeight_conn_id = eightbyeight_conn_id
+        self.region = region
+        self.all_regions = all_regions
+        self.filter = filter
+        self.object_types = object_types
+        self.created_after = created_after
+        self.created_before = created_before
+        self.states = states
+        self.tags = tags
+
+    @cached_property
+    def hook(self) -> EightByEightHook:
+        """The hook (created on first use, so templated connection ids are rendered)."""
+        return EightByEightHook(self.eightbyeight_conn_id)
+
+    def object_filter(self, *, extra_states: Sequence[str] = ()) -> ObjectFilter:
+        """The rendered arguments as an :class:`ObjectFilter` (raises a clear error naming a bad argument)."""
+        tags = self.tags
+        if isinstance(tags, str):
+            try:
+                tags = json.loads(tags) if tags.strip() else None
+            except ValueError:
+                raise ConfigurationError(
+                    f"tags must be a dict such as {{'direction': 'INBOUND'}}, got {tags!r}"
+                ) from None
+        if tags is not None and not isinstance(tags, Mapping):
+            raise ConfigurationError(f"tags must be a dict such as {{'direction': 'INBOUND'}}, got {tags!r}")
+        states = _names(self.states, "states")
+        if states and extra_states:
+            states = list(dict.fromkeys([*states, *extra_states]))
+        elif extra_states and not (self.filter and "objectState" in self.filter):
+            states = list(dict.fromkeys(["AVAILABLE", *extra_states]))
+        try:
+            return ObjectFilter(
+                object_types=_names(self.object_types, "object_types"),
+                created_after=_none_if_blank(self.created_after),
+                created_before=_none_if_blank(self.created_before),
+                states=states,
+                tags=tags,
+                raw=self.filter,
+            )
+        except ValueError as err:
+            if isinstance(err, ConfigurationError):
+                raise
+            raise ConfigurationError(f"Invalid search arguments: {err}") from None
+
+    def search_regions(self) -> dict[str, Any]:
+        """Keyword arguments for the hook's ``iter_objects``: ``region`` and ``all_regions``."""
+        region = self.region
+        if isinstance(region, str) and region.strip().lower() in ALL_REGIONS:
+            return {"region": None, "all_regions": True}
+        names = _names(region, "region")
+        return {"region": names or None, "all_regions": bool(self.all_regions)}
+
+
+def _none_if_blank(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    return value
+
+
+def _seconds(value: Any, name: str) -> float:
+    """A rendered templated number of seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+#: XCom key prefix for state a deferred operator needs when it resumes.
+_RESUME_KEY = "eightbyeight_resume_"
+
+
+def stash_for_resume(context: Any, name: str, value: Any) -> None:
+    """
+    Keep JSON state for after a deferral, in XCom.
+
+    ``defer(kwargs=...)`` would be the natural place, but ``dag.test()`` (Airflow 3.3) replaces those
+    kwargs with the trigger event when it runs triggers inline; XCom works under both.
+    """
+    context["ti"].xcom_push(key=_RESUME_KEY + name, value=value)
+
+
+def unstash_after_resume(context: Any, name: str, default: Any = None) -> Any:
+    """The state :func:`stash_for_resume` kept for this task instance (and map index)."""
+    ti = context["ti"]
+    value = ti.xcom_pull(task_ids=ti.task_id, key=_RESUME_KEY + name, map_indexes=ti.map_index)
+    return default if value is None else value

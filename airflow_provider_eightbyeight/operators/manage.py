@@ -1,0 +1,222 @@
+"""Operators that change objects at 8x8: delete and restore."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
+from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
+from airflow_provider_eightbyeight.models import ObjectState
+from airflow_provider_eightbyeight.operators._criteria import (
+    CRITERIA_TEMPLATE_FIELDS,
+    ObjectCriteriaMixin,
+    _names,
+    _seconds,
+    stash_for_resume,
+    unstash_after_resume,
+)
+from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightRestoreTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class EightByEightDeleteObjectsOperator(ObjectCriteriaMixin, BaseOperator):
+    """
+    Delete objects at 8x8 (they become REVOKED), by ids or by search.
+
+    Deleting by search alone needs ``confirm_delete_by_filter=True``: an empty or mistyped filter would
+    otherwise delete every recording of the account.
+
+    :param object_ids: Optional. Ids to delete. Templated.
+    :param confirm_delete_by_filter: Required to delete what a search (no ``object_ids``) finds.
+    :param fail_on_error: Fail the task when some objects could not be deleted.
+    :param batch_size: Ids per delete request.
+    (The search arguments are those of :class:`EightByEightListObjectsOperator`.)
+    :return: ``{"deleted": [...], "failed": {id: reason}}``.
+    """
+
+    template_fields: Sequence[str] = (*CRITERIA_TEMPLATE_FIELDS, "object_ids")
+    ui_color = "#ffe3e3"
+
+    def __init__(
+        self,
+        *,
+        object_ids: list[str] | str | None = None,
+        confirm_delete_by_filter: bool = False,
+        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
+        region: str | list[str] | None = None,
+        all_regions: bool = False,
+        filter: str | None = None,
+        object_types: str | list[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        states: str | list[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        fail_on_error: bool = True,
+        batch_size: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_criteria(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            region=region,
+            all_regions=all_regions,
+            filter=filter,
+            object_types=object_types,
+            created_after=created_after,
+            created_before=created_before,
+            states=states,
+            tags=tags,
+        )
+        self.object_ids = object_ids
+        self.confirm_delete_by_filter = confirm_delete_by_filter
+        self.fail_on_error = fail_on_error
+        self.batch_size = batch_size
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
+        by_region: dict[str | None, list[str]] = {}
+        if ids is not None:
+            regions = self.search_regions()
+            region = regions["region"][0] if regions["region"] else None
+            by_region[region] = ids
+        else:
+            if not self.confirm_delete_by_filter:
+                raise ConfigurationError(
+                    "Deleting by search needs confirm_delete_by_filter=True",
+                    hint="Pass object_ids, or set confirm_delete_by_filter=True after checking the filter",
+                )
+            for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
+                by_region.setdefault(obj.region, []).append(obj.id)
+        deleted: list[str] = []
+        failed: dict[str, str] = {}
+        for region, group in by_region.items():
+            result = self.hook.delete_objects(group, region=region, batch_size=self.batch_size)
+            deleted.extend(result.deleted)
+            failed.update(result.failed)
+        self.log.info("Deleted %d object(s) at 8x8; %d could not be deleted.", len(deleted), len(failed))
+        if failed and self.fail_on_error:
+            listed = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:20])
+            raise EightByEightError(f"{len(failed)} object(s) could not be deleted: {listed}")
+        return {"deleted": deleted, "failed": failed}
+
+
+class EightByEightRestoreObjectsOperator(ObjectCriteriaMixin, BaseOperator):
+    """
+    Restore ARCHIVED objects, optionally waiting (deferrable) until they are AVAILABLE again.
+
+    8x8 restores take hours (up to ~24 h); with ``deferrable=True`` the wait costs no worker slot.
+
+    :param object_ids: Optional. Ids to restore; without them, ARCHIVED objects matching the search.
+        Templated.
+    :param expiration_days: Days (1..10) 8x8 keeps the restored copy.
+    :param wait_for_completion: Wait until every object is AVAILABLE.
+    :param deferrable: Wait in the triggerer.
+    :param poll_interval: Seconds between checks.
+    :param timeout: Seconds to wait.
+    (The search arguments are those of :class:`EightByEightListObjectsOperator`.)
+    :return: the restored ids (for a downstream transfer's ``object_ids``).
+    """
+
+    template_fields: Sequence[str] = (*CRITERIA_TEMPLATE_FIELDS, "object_ids", "poll_interval")
+    ui_color = "#fff4d6"
+
+    def __init__(
+        self,
+        *,
+        object_ids: list[str] | str | None = None,
+        expiration_days: int = 7,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | str = 600.0,
+        timeout: float = 26 * 3600,
+        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
+        region: str | list[str] | None = None,
+        all_regions: bool = False,
+        filter: str | None = None,
+        object_types: str | list[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        states: str | list[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_criteria(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            region=region,
+            all_regions=all_regions,
+            filter=filter,
+            object_types=object_types,
+            created_after=created_after,
+            created_before=created_before,
+            states=states if states is not None else ["ARCHIVED"],
+            tags=tags,
+        )
+        if isinstance(expiration_days, bool) or not 1 <= expiration_days <= 10:
+            raise ValueError(f"expiration_days must be from 1 to 10, got {expiration_days!r}")
+        self.object_ids = object_ids
+        self.expiration_days = expiration_days
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def execute(self, context: Context) -> list[str]:
+        poll_interval = _seconds(self.poll_interval, "poll_interval")
+        ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
+        refs: list[dict[str, Any]] = []
+        if ids is not None:
+            regions = self.search_regions()
+            region = regions["region"][0] if regions["region"] else None
+            for object_id in ids:
+                obj = self.hook.get_object(object_id, region=region)
+                if obj.state == ObjectState.ARCHIVED.value:
+                    self.hook.restore_object(obj.id, self.expiration_days, region=obj.region)
+                else:
+                    self.log.info("Object %s is %s, not ARCHIVED: nothing to restore.", obj.id, obj.state)
+                refs.append({"id": obj.id, "region": obj.region})
+        else:
+            for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
+                if obj.state == ObjectState.ARCHIVED.value:
+                    self.hook.restore_object(obj.id, self.expiration_days, region=obj.region)
+                    refs.append({"id": obj.id, "region": obj.region})
+        self.log.info("Asked 8x8 to restore %d object(s) for %d day(s).", len(refs), self.expiration_days)
+        restored = [r["id"] for r in refs]
+        if not refs or not self.wait_for_completion:
+            return restored
+        trigger = EightByEightRestoreTrigger(
+            eightbyeight_conn_id=self.eightbyeight_conn_id,
+            objects=refs,
+            poll_interval=poll_interval,
+            timeout_at=time.time() + self.timeout,
+        )
+        if self.deferrable:
+            stash_for_resume(context, "restored", restored)
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 3600),
+            )
+        deadline = time.monotonic() + self.timeout
+        while pending := trigger.pending(self.hook):
+            if time.monotonic() >= deadline:
+                raise EightByEightError(
+                    f"{len(pending)} object(s) still not AVAILABLE after {self.timeout:.0f} s: {pending[:20]}"
+                )
+            time.sleep(poll_interval)
+        return restored
+
+    def execute_complete(self, context: Context, event: dict[str, Any], restored: list[str] | None = None) -> list[str]:
+        """Resume after the restore trigger: fail on error or timeout, else return the restored ids."""
+        if event.get("status") != "success":
+            raise EightByEightError(
+                f"Restore did not complete: {event.get('message')} ({event.get('pending', [])[:20]})"
+            )
+        return list(restored or unstash_after_resume(context, "restored", []))

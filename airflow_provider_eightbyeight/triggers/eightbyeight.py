@@ -1,0 +1,209 @@
+"""
+Triggers that wait, in the triggerer, for 8x8: objects to appear, bulk zip jobs to finish, restores.
+
+Each trigger polls through :class:`EightByEightHook` (one synchronous client) in a worker thread
+(``asyncio.to_thread``), so the event loop is never blocked and the connection lookup works both in
+the triggerer and inline under ``dag.test()``. Keyword arguments are JSON only and never hold a
+secret; events are small: ``{"status": "success" | "timeout" | "error", ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_eightbyeight.errors import EightByEightError
+from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+
+_MODULE = "airflow_provider_eightbyeight.triggers.eightbyeight"
+
+
+class _PollingTrigger(BaseTrigger):
+    """Calls :meth:`check` every ``poll_interval`` seconds in a thread until it returns an event or time runs out."""
+
+    def __init__(self, *, eightbyeight_conn_id: str, poll_interval: float, timeout_at: float | None) -> None:
+        super().__init__()
+        self.eightbyeight_conn_id = eightbyeight_conn_id
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = timeout_at
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "eightbyeight_conn_id": self.eightbyeight_conn_id,
+            "poll_interval": self.poll_interval,
+            "timeout_at": self.timeout_at,
+        }
+
+    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
+        """One poll (runs in a thread); an event payload when done, else ``None``."""
+        raise NotImplementedError
+
+    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
+        """The payload when ``timeout_at`` passes."""
+        return {"status": "timeout", "message": f"{type(self).__name__} timed out"}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = EightByEightHook(self.eightbyeight_conn_id)
+        try:
+            while True:
+                event = await asyncio.to_thread(self.check, hook)
+                if event is not None:
+                    yield TriggerEvent(event)
+                    return
+                if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
+                    yield TriggerEvent(await asyncio.to_thread(self.timeout_event, hook))
+                    return
+                await asyncio.sleep(self.poll_interval)
+        except Exception as err:  # CancelledError is a BaseException and passes through
+            message = str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
+            yield TriggerEvent({"status": "error", "message": message, "error_type": type(err).__name__})
+        finally:
+            await asyncio.to_thread(hook.close)
+
+
+class EightByEightObjectsTrigger(_PollingTrigger):
+    """
+    Fires when at least ``min_count`` objects match a FIQL filter.
+
+    :param eightbyeight_conn_id: the 8x8 connection.
+    :param filter: FIQL filter (already rendered) or ``None`` for all objects.
+    :param region: region name(s), or ``None`` (resolved as the hook does).
+    :param all_regions: search every region of the account.
+    :param min_count: how many matching objects are enough.
+    :param poll_interval: seconds between searches.
+    :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        eightbyeight_conn_id: str,
+        filter: str | None,
+        region: str | list[str] | None = None,
+        all_regions: bool = False,
+        min_count: int = 1,
+        poll_interval: float = 60.0,
+        timeout_at: float | None = None,
+    ) -> None:
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        self.filter = filter
+        self.region = region
+        self.all_regions = all_regions
+        self.min_count = int(min_count)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{_MODULE}.{type(self).__name__}",
+            {
+                **self._kwargs(),
+                "filter": self.filter,
+                "region": self.region,
+                "all_regions": self.all_regions,
+                "min_count": self.min_count,
+            },
+        )
+
+    def count(self, hook: EightByEightHook) -> int:
+        """Matching objects, counted up to ``min_count``."""
+        found = hook.iter_objects(
+            self.filter, region=self.region, all_regions=self.all_regions, max_objects=self.min_count
+        )
+        return sum(1 for _ in found)
+
+    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
+        found = self.count(hook)
+        hook.log.info("%d of the %d wanted object(s) match so far.", found, self.min_count)
+        return {"status": "success", "count": found} if found >= self.min_count else None
+
+    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
+        return {
+            "status": "timeout",
+            "count": self.count(hook),
+            "message": f"fewer than {self.min_count} matching object(s) before the timeout",
+        }
+
+
+class EightByEightBulkJobTrigger(_PollingTrigger):
+    """
+    Fires when every bulk (zip) job has finished (DONE, PARTIAL_DONE, FAILED or CANCELLED).
+
+    :param jobs: ``[{"zip_name": ..., "region": ...}, ...]``.
+    """
+
+    def __init__(
+        self,
+        *,
+        eightbyeight_conn_id: str,
+        jobs: list[dict[str, Any]],
+        poll_interval: float = 15.0,
+        timeout_at: float | None = None,
+    ) -> None:
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        self.jobs = [{"zip_name": j["zip_name"], "region": j.get("region")} for j in jobs]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "jobs": self.jobs})
+
+    def statuses(self, hook: EightByEightHook) -> dict[str, str]:
+        """Current status of each job by zip name."""
+        result = {}
+        for job in self.jobs:
+            status = hook.get_bulk_job(job["zip_name"], region=job["region"]).status
+            result[job["zip_name"]] = getattr(status, "value", str(status))
+        return result
+
+    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
+        statuses = self.statuses(hook)
+        if all(s in ("DONE", "PARTIAL_DONE", "FAILED", "CANCELLED") for s in statuses.values()):
+            return {"status": "success", "jobs": statuses}
+        return None
+
+    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
+        return {
+            "status": "timeout",
+            "jobs": self.statuses(hook),
+            "message": "bulk jobs did not finish in time",
+        }
+
+
+class EightByEightRestoreTrigger(_PollingTrigger):
+    """
+    Fires when every restored object is AVAILABLE again.
+
+    :param objects: ``[{"id": ..., "region": ...}, ...]``.
+    """
+
+    def __init__(
+        self,
+        *,
+        eightbyeight_conn_id: str,
+        objects: list[dict[str, Any]],
+        poll_interval: float = 600.0,
+        timeout_at: float | None = None,
+    ) -> None:
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        self.objects = [{"id": o["id"], "region": o.get("region")} for o in objects]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "objects": self.objects})
+
+    def pending(self, hook: EightByEightHook) -> list[str]:
+        """Ids not AVAILABLE yet."""
+        return [o["id"] for o in self.objects if not hook.get_object(o["id"], region=o["region"]).is_available]
+
+    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
+        pending = self.pending(hook)
+        hook.log.info("%d of %d restored object(s) still not available.", len(pending), len(self.objects))
+        return None if pending else {"status": "success", "pending": []}
+
+    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
+        pending = self.pending(hook)
+        return {
+            "status": "timeout",
+            "pending": pending,
+            "message": f"{len(pending)} object(s) still not available",
+        }

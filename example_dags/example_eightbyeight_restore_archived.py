@@ -1,0 +1,45 @@
+"""
+Restore archived recordings, wait (deferred, no worker slot) until 8x8 has them AVAILABLE again,
+then copy them. 8x8 restores take hours; the restored copies are kept for ``expiration_days``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import dag
+
+from airflow_provider_eightbyeight.operators import (
+    EightByEightRestoreObjectsOperator,
+    EightByEightTransferOperator,
+)
+
+DESTINATION = "{{ var.value.get('eightbyeight_restored', 'file:///tmp/eightbyeight/restored/') }}"
+
+
+@dag(
+    dag_id="example_eightbyeight_restore_archived",
+    schedule=None,
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    params={"object_types": ["callrecording", "callcenterrecording"]},
+    tags=["8x8", "example"],
+    doc_md=__doc__,
+)
+def restore_archived() -> None:
+    restore = EightByEightRestoreObjectsOperator(
+        task_id="restore_archived_recordings",
+        object_types="{{ params.object_types | join(',') }}",
+        expiration_days=3,
+        deferrable=True,
+        poll_interval="{{ var.value.get('eightbyeight_poll_seconds', 600) }}",
+    )
+    EightByEightTransferOperator(
+        task_id="copy_restored",
+        object_ids=restore.output,
+        destination=DESTINATION,
+        write_metadata=True,
+    )
+
+
+restore_archived()

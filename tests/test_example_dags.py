@@ -1,0 +1,216 @@
+"""The example DAGs, run for real with dag.test() on SQLite against the emulator."""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from airflow_provider_eightbyeight.testing import EmulatorConfig
+from airflow_provider_eightbyeight.timeutil import parse_api_time
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.dagrun
+
+DAY = datetime(2026, 11, 3, tzinfo=timezone.utc)  # interval [11-02, 11-03) with CronDataIntervalTimetable
+WINDOW = (datetime(2026, 11, 2, tzinfo=timezone.utc), DAY)
+EXAMPLE_DAGS = {
+    "example_eightbyeight_daily_export",
+    "example_eightbyeight_archive_and_purge",
+    "example_eightbyeight_restore_archived",
+    "example_eightbyeight_bulk_backfill",
+}
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(seed=21, objects_per_region=70, bulk_delay=0.5, restore_delay=0.5)
+
+
+def in_window(obj: dict, types: set[str], window: tuple[datetime, datetime] = WINDOW) -> bool:
+    created = parse_api_time(obj["createdTime"])
+    assert created is not None
+    return obj["type"] in types and window[0] <= created < window[1]
+
+
+def files_under(root: Path) -> dict[str, Path]:
+    """Copied files (not sidecars, manifests or temp files) by object id."""
+    found = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or "_manifests" in path.parts or path.name.endswith(".part"):
+            continue
+        if path.suffix == ".json" and path.with_suffix("").is_file():
+            continue  # the metadata sidecar of path.with_suffix("")
+        found[path.name.split("_", 1)[0]] = path
+    return found
+
+
+def manifests(root: Path) -> list[list[dict]]:
+    return [
+        [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted((root / "_manifests").glob("*.jsonl"))
+    ]
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {f"{ti.task_id}[{ti.map_index}]": ti.state for ti in dag_run.get_task_instances()}
+
+
+def test_example_dags_import_cleanly(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(ROOT / "example_dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == EXAMPLE_DAGS
+    ours = [
+        w
+        for w in caught
+        if "example_dags" in str(w.filename)
+        or "airflow_provider_eightbyeight" in str(w.filename)
+        or "deprecat" in str(w.message).lower()
+        and "eightbyeight" in str(w.message).lower()
+    ]
+    assert not ours, [f"{w.filename}: {w.message}" for w in ours]
+    for dag_id in EXAMPLE_DAGS:
+        dag = bag.get_dag(dag_id)
+        assert dag.doc_md and "8x8" in dag.tags
+
+
+def test_daily_export_copies_the_interval_and_a_rerun_copies_nothing_new(run_dag, emulator, tmp_path):
+    dest = tmp_path / "daily"
+    variables = {"eightbyeight_destination": dest.as_uri()}
+    types = {"callrecording", "callcenterrecording", "transcription"}
+    expected = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE") if in_window(o, types)}
+    assert expected
+
+    first = run_dag("example_eightbyeight_daily_export", logical_date=DAY, variables=variables)
+    assert first.state == "success", task_states(first)
+    copied = files_under(dest)
+    assert set(copied) == expected
+    for object_id, path in copied.items():
+        assert path.read_bytes() == emulator.content(object_id)
+        sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+        assert sidecar["object"]["id"] == object_id and sidecar["transfer"]["md5"] == emulator.md5(object_id)
+        assert path.relative_to(dest).parts[:4] == (emulator.get(object_id)["type"], "2026", "11", "02")
+    [manifest] = manifests(dest)
+    assert {r["id"] for r in manifest if r["status"] == "copied"} == expected
+    assert all(r["verified"] and r["md5"] == emulator.md5(r["id"]) for r in manifest if r["status"] == "copied")
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in copied.values()}
+
+    second = run_dag("example_eightbyeight_daily_export", logical_date=DAY, variables=variables)
+    assert second.state == "success", task_states(second)
+    assert files_under(dest).keys() == copied.keys()
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in copied.values()} == stamps
+    latest = manifests(dest)[-1]
+    assert {r["id"] for r in latest if r["status"] == "skipped"} == expected
+    assert not [r for r in latest if r["status"] == "copied"]
+    assert not list(dest.rglob("*.part"))
+
+
+def test_deferrable_sensor_waits_for_a_new_recording(run_dag, emulator, tmp_path, monkeypatch):
+    from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObjectsTrigger
+
+    events: list[dict] = []
+    real_run = EightByEightObjectsTrigger.run
+
+    async def spy(self):  # the real trigger, recording what it yields
+        async for event in real_run(self):
+            events.append(event.payload)
+            yield event
+
+    monkeypatch.setattr(EightByEightObjectsTrigger, "run", spy)
+    quiet_day = datetime(2026, 12, 3, tzinfo=timezone.utc)  # no seeded objects in [12-02, 12-03)
+
+    def new_recording_arrives() -> None:
+        requests.post(
+            f"{emulator.base_url}/_emulator/objects",
+            json={"region": "us-east", "objects": [{"type": "callrecording", "created": "2026-12-02T09:30:00"}]},
+            timeout=10,
+        ).raise_for_status()
+
+    timer = threading.Timer(6.0, new_recording_arrives)
+    timer.start()
+    try:
+        run = run_dag(
+            "example_eightbyeight_daily_export",
+            logical_date=quiet_day,
+            variables={"eightbyeight_destination": (tmp_path / "d").as_uri()},
+        )
+    finally:
+        timer.cancel()
+    assert run.state == "success", task_states(run)
+    assert events == [{"status": "success", "count": 1}]  # deferred, then resumed by the trigger
+    new = [o for o in emulator.objects("us-east") if o["createdTime"].startswith("2026-12-02")]
+    assert len(new) == 1
+    assert set(files_under(tmp_path / "d")) == {new[0]["id"]}
+    assert emulator.stats()["requests"]["search"] >= 4  # poke, trigger polls, resume, transfer
+
+
+def test_archive_and_purge_deletes_only_verified_copies(run_dag, emulator, tmp_path):
+    dest = tmp_path / "archive"
+    types = {"callrecording", "callcenterrecording", "voicemail"}
+    before = {o["id"]: o for o in emulator.objects("us-east")}
+    run = run_dag(
+        "example_eightbyeight_archive_and_purge",
+        logical_date=DAY,
+        variables={"eightbyeight_archive": dest.as_uri()},
+    )
+    assert run.state == "success", task_states(run)
+    window = (run.data_interval_start, run.data_interval_end)
+    assert window[1] - window[0] == timedelta(days=1)
+    expected = {i for i, o in before.items() if o["objectState"] == "AVAILABLE" and in_window(o, types, window)}
+    assert expected
+    copied = files_under(dest)
+    assert set(copied) == expected
+    assert all(copied[i].read_bytes() == emulator.content(i) for i in expected)
+    revoked_now = {o["id"] for o in emulator.objects("us-east") if o["objectState"] == "REVOKED"}
+    revoked_before = {i for i, o in before.items() if o["objectState"] == "REVOKED"}
+    assert revoked_now - revoked_before == expected  # deleted exactly what was copied and verified
+    [manifest] = manifests(dest)
+    assert {r["id"] for r in manifest if r["deleted_at_source"]} == expected
+
+
+def test_restore_then_copy(run_dag, emulator, tmp_path):
+    archived = [
+        o
+        for o in emulator.objects("us-east", states="ARCHIVED")
+        if o["type"] in ("callrecording", "callcenterrecording")
+    ]
+    assert archived
+    dest = tmp_path / "restored"
+    run = run_dag(
+        "example_eightbyeight_restore_archived",
+        variables={"eightbyeight_restored": dest.as_uri(), "eightbyeight_poll_seconds": "0.5"},
+    )
+    assert run.state == "success", task_states(run)
+    copied = files_under(dest)
+    assert set(copied) == {o["id"] for o in archived}
+    assert all(copied[o["id"]].read_bytes() == emulator.content(o["id"]) for o in archived)
+    assert emulator.stats()["requests"]["restore"] == len(archived)
+
+
+def test_bulk_backfill_fans_out_over_batches(run_dag, emulator, tmp_path):
+    dest = tmp_path / "backfill"
+    types = {"callrecording", "callcenterrecording"}
+    expected = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] in types}
+    run = run_dag(
+        "example_eightbyeight_bulk_backfill",
+        variables={"eightbyeight_backfill": dest.as_uri(), "eightbyeight_poll_seconds": "0.3"},
+    )
+    states = task_states(run)
+    assert run.state == "success", states
+    mapped = [k for k in states if k.startswith("copy_batch[")]
+    assert len(mapped) == -(-len(expected) // 25) >= 2
+    copied = files_under(dest)
+    assert set(copied) == expected
+    assert all(copied[i].read_bytes() == emulator.content(i) for i in expected)
+    stats = emulator.stats()["requests"]
+    assert stats["bulk_start"] == len(mapped) and stats["bulk_download"] == len(mapped)
+    assert stats.get("content", 0) == 0  # every object came out of a zip
