@@ -157,9 +157,7 @@ class ConnectionSettings:
             token_url=token_url,
             api_version=api_version.strip("/"),
             timeout=_number(extras.get("timeout"), "timeout", conn_id, DEFAULT_TIMEOUT, minimum=0.001),
-            connect_timeout=_number(
-                extras.get("connect_timeout"), "connect_timeout", conn_id, 10.0, minimum=0.001
-            ),
+            connect_timeout=_number(extras.get("connect_timeout"), "connect_timeout", conn_id, 10.0, minimum=0.001),
             max_retries=int(
                 _number(
                     extras.get("max_retries"),

@@ -46,9 +46,7 @@ class BulkJobStatus(str, Enum):
         return self in (BulkJobStatus.DONE, BulkJobStatus.PARTIAL_DONE)
 
 
-_TERMINAL = frozenset(
-    {BulkJobStatus.DONE, BulkJobStatus.PARTIAL_DONE, BulkJobStatus.FAILED, BulkJobStatus.CANCELLED}
-)
+_TERMINAL = frozenset({BulkJobStatus.DONE, BulkJobStatus.PARTIAL_DONE, BulkJobStatus.FAILED, BulkJobStatus.CANCELLED})
 
 
 def is_plain_md5(checksum: str | None) -> bool:

@@ -70,6 +70,4 @@ def to_epoch_ms(value: TimeLike) -> int:
             ) from None
         assert parsed is not None
         return to_epoch_ms(parsed)
-    raise ValueError(
-        f"Cannot use {type(value).__name__} {value!r} as a time: give a datetime, ISO-8601 or epoch ms."
-    )
+    raise ValueError(f"Cannot use {type(value).__name__} {value!r} as a time: give a datetime, ISO-8601 or epoch ms.")

@@ -282,9 +282,7 @@ class TestPagination:
 
     def test_all_states_when_asked(self, make_hook, emulator):
         hook = make_hook(key=KEY, secret=SECRET)
-        every = list(
-            hook.iter_objects(states=["AVAILABLE", "ARCHIVED", "REVOKED", "PENDING", "DELETED", "FAILED"])
-        )
+        every = list(hook.iter_objects(states=["AVAILABLE", "ARCHIVED", "REVOKED", "PENDING", "DELETED", "FAILED"]))
         assert len(every) == len(emulator.objects("us-east"))
         archived = list(hook.iter_objects(states="ARCHIVED"))
         assert archived and all(o.state == "ARCHIVED" for o in archived)
@@ -614,9 +612,7 @@ def test_bulk_zip_before_done_is_an_error(hook, emulator, tmp_path):
 
 
 @pytest.mark.parametrize("via_stdlib", [False, True], ids=["airflow-logging", "stdlib-debug"])
-def test_secret_and_tokens_never_reach_logs_or_errors(
-    make_hook, emulator, tmp_path, caplog, capfd, via_stdlib
-):
+def test_secret_and_tokens_never_reach_logs_or_errors(make_hook, emulator, tmp_path, caplog, capfd, via_stdlib):
     caplog.set_level(logging.DEBUG)
     hook = make_hook(key=KEY, secret=SECRET)
     bad = make_hook("bad", key=KEY, secret=SECRET + "x")

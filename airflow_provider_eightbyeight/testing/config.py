@@ -1,0 +1,144 @@
+"""Configuration of the 8x8 CSS emulator: accounts (API keys) and behaviour switches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+DEFAULT_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
+OBJECT_STATES = ("PENDING", "AVAILABLE", "ARCHIVED", "REVOKED", "DELETED", "FAILED")
+PRESIGN_SHAPES = ("url", "presignedUrl", "text", "json-string", "redirect")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Admin Console API key as the emulator sees it."""
+
+    key: str = "emulator-key"
+    secret: str = "emulator-secret"
+    products: tuple[str, ...] = ("storage",)
+    regions: tuple[str, ...] = ("us-east",)
+    can_edit: bool = True
+    status: str = "approved"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "products", tuple(self.products))
+        object.__setattr__(self, "regions", tuple(self.regions))
+        if not self.key or not self.secret:
+            raise ValueError("Account key and secret must be non-empty")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Account:
+        """Build an account from a JSON-style dict (unknown keys are an error)."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "key": self.key,
+            "secret": self.secret,
+            "products": list(self.products),
+            "regions": list(self.regions),
+            "can_edit": self.can_edit,
+            "status": self.status,
+        }
+
+
+def _utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=timezone.utc)
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that shapes the emulator's data and behaviour (see the module docs of ``testing``).
+
+    Most switches are read per request, so changing ``emulator.config.<field>`` on a running
+    emulator takes effect for the next request; data-shaping fields (seed, objects, sizes, dates,
+    fractions, regions, accounts) only apply at construction.
+    """
+
+    seed: int = 42
+    objects_per_region: int = 60
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    accounts: tuple[Account, ...] = (Account(),)
+    size_range: tuple[int, int] = (1024, 64 * 1024)
+    created_start: datetime = field(default_factory=lambda: _utc(2026, 11, 1))
+    created_end: datetime = field(default_factory=lambda: _utc(2026, 11, 8))
+    archived_fraction: float = 0.05
+    revoked_fraction: float = 0.03
+    multipart_checksum_fraction: float = 0.0
+    token_lifetime: int = 1799
+    bulk_delay: float = 2.0
+    bulk_limit_bytes: int = 2 * 1024**3
+    restore_delay: float = 2.0
+    restore_pending_state: str = "ARCHIVED"
+    non_available_content_status: int = 400
+    limit_over_max: str = "error"
+    total_mode: str = "records"
+    presign_shape: str = "url"
+    strict: bool = False
+    api_versions: tuple[str, ...] = ("v3",)
+    presign_ttl: int = 1800
+    zip_content_type: str = "application/octet-stream"
+    max_body_bytes: int = 32 * 1024 * 1024
+    log_requests: bool = False
+
+    def __post_init__(self) -> None:
+        self.regions = tuple(self.regions)
+        self.api_versions = tuple(self.api_versions)
+        self.accounts = tuple(a if isinstance(a, Account) else Account.from_dict(a) for a in self.accounts)
+        self.size_range = (int(self.size_range[0]), int(self.size_range[1]))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for inconsistent settings."""
+        if not self.regions:
+            raise ValueError("regions must not be empty")
+        if not self.accounts:
+            raise ValueError("at least one account is required")
+        keys = [a.key for a in self.accounts]
+        if len(set(keys)) != len(keys):
+            raise ValueError("account keys must be unique")
+        low, high = self.size_range
+        if low < 0 or high < low:
+            raise ValueError(f"size_range must be (min, max) with 0 <= min <= max, got {self.size_range}")
+        if self.objects_per_region < 0:
+            raise ValueError("objects_per_region must be >= 0")
+        if self.created_end < self.created_start:
+            raise ValueError("created_end must not be before created_start")
+        for name in ("archived_fraction", "revoked_fraction", "multipart_checksum_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+        if self.archived_fraction + self.revoked_fraction > 1.0:
+            raise ValueError("archived_fraction + revoked_fraction must not exceed 1")
+        if self.restore_pending_state not in ("ARCHIVED", "PENDING"):
+            raise ValueError("restore_pending_state must be 'ARCHIVED' or 'PENDING'")
+        if self.limit_over_max not in ("error", "clamp"):
+            raise ValueError("limit_over_max must be 'error' or 'clamp'")
+        if self.total_mode not in ("records", "pages"):
+            raise ValueError("total_mode must be 'records' or 'pages'")
+        if self.presign_shape not in PRESIGN_SHAPES:
+            raise ValueError(f"presign_shape must be one of {PRESIGN_SHAPES}")
+        if not 400 <= self.non_available_content_status <= 499:
+            raise ValueError("non_available_content_status must be a 4xx code")
+        if self.token_lifetime < 1:
+            raise ValueError("token_lifetime must be >= 1 second")
+
+    def account_regions(self) -> tuple[str, ...]:
+        """The first account's regions (handy for tests and the CLI)."""
+        return self.accounts[0].regions
+
+    @staticmethod
+    def parse_states(states: Sequence[str] | str | None) -> tuple[str, ...] | None:
+        """Normalise a state filter argument (``"A,B"`` or a sequence); validates names."""
+        if states is None:
+            return None
+        items = states.split(",") if isinstance(states, str) else list(states)
+        out = tuple(s.strip().upper() for s in items if s.strip())
+        for state in out:
+            if state not in OBJECT_STATES:
+                raise ValueError(f"unknown object state {state!r}; expected one of {OBJECT_STATES}")
+        return out

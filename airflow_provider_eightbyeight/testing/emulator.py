@@ -1,0 +1,267 @@
+"""The public facade: :class:`EightByEightEmulator` starts the HTTP server and exposes ground truth."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from airflow_provider_eightbyeight.testing.api import CssApi
+from airflow_provider_eightbyeight.testing.config import Account, EmulatorConfig
+from airflow_provider_eightbyeight.testing.content import CHUNK_SIZE
+from airflow_provider_eightbyeight.testing.faults import FaultInjector, FaultRule
+from airflow_provider_eightbyeight.testing.server import EmulatorHTTPServer
+from airflow_provider_eightbyeight.testing.state import Store, StoreError
+
+LOOPBACK_NAMES = ("localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1 or localhost)."""
+    return host in LOOPBACK_NAMES or host.startswith("127.")
+
+
+class EightByEightEmulator:
+    """A local 8x8 Cloud Storage Service (plus OAuth token endpoint) over real HTTP.
+
+    >>> with EightByEightEmulator(EmulatorConfig(objects_per_region=10)) as emu:  # doctest: +SKIP
+    ...     form = {"grant_type": "client_credentials"}
+    ...     requests.post(emu.token_url, auth=(emu.key, emu.secret), data=form)
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, host: str = "127.0.0.1") -> None:
+        if not is_loopback(host):
+            raise ValueError(f"The emulator only listens on loopback addresses, not {host!r}")
+        self.config = config if config is not None else EmulatorConfig()
+        self.host = "127.0.0.1" if host == "localhost" else host
+        self.port = port
+        self.store = Store(self.config)
+        self.faults = FaultInjector(self.config.seed)
+        self.api = CssApi(self.store, self.faults)
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> EightByEightEmulator:
+        """Bind and serve in a daemon thread; returns ``self``."""
+        if self._server is not None:
+            return self
+        server = EmulatorHTTPServer((self.host, self.port), self.api)
+        self.port = server.server_address[1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.api.base_url = f"http://{host}:{self.port}"
+        self.api.token_url = self.api.base_url + "/oauth/v2/token"
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="8x8-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close open connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None
+
+    def __enter__(self) -> EightByEightEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses and credentials -------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (the client's ``api_base_url``)."""
+        if not self.api.base_url:
+            raise RuntimeError("The emulator is not started; call start() or use it as a context manager")
+        return self.api.base_url
+
+    @property
+    def token_url(self) -> str:
+        """``base_url + "/oauth/v2/token"``."""
+        return self.base_url + "/oauth/v2/token"
+
+    def storage_url(self, region: str, version: str = "v3") -> str:
+        """``base_url/storage/<region>/<version>`` (no trailing slash)."""
+        return f"{self.base_url}/storage/{region}/{version}"
+
+    @property
+    def account(self) -> Account:
+        """The first configured account."""
+        return self.config.accounts[0]
+
+    @property
+    def key(self) -> str:
+        """The first account's API key."""
+        return self.account.key
+
+    @property
+    def secret(self) -> str:
+        """The first account's secret."""
+        return self.account.secret
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The first account's regions."""
+        return self.account.regions
+
+    def connection_uri(self, **extras: Any) -> str:
+        """An Airflow connection URI: ``eightbyeight://key:secret@/?api_base_url=...&<extras>``."""
+        query = {"api_base_url": self.base_url, **{k: _extra_text(v) for k, v in extras.items()}}
+        return f"eightbyeight://{quote(self.key, safe='')}:{quote(self.secret, safe='')}@/?" + urlencode(
+            query, quote_via=quote
+        )
+
+    def connection_json(self, **extras: Any) -> str:
+        """An Airflow JSON connection (for ``AIRFLOW_CONN_<ID>``)."""
+        return json.dumps(
+            {
+                "conn_type": "eightbyeight",
+                "login": self.key,
+                "password": self.secret,
+                "extra": {"api_base_url": self.base_url, **extras},
+            }
+        )
+
+    # -- ground truth --------------------------------------------------------------------------
+    def objects(self, region: str, states: Sequence[str] | str | None = None) -> list[dict[str, Any]]:
+        """All objects of ``region`` as ObjectResponse dicts (newest first), optionally by state."""
+        wanted = EmulatorConfig.parse_states(states)
+        return [o.to_dict() for o in self._call(lambda: self.store.all_objects(region, wanted))]
+
+    def get(self, object_id: str) -> dict[str, Any]:
+        """One object (any region, any state); ``KeyError`` if unknown."""
+        try:
+            return self.store.get_object(object_id).to_dict()
+        except StoreError as exc:
+            raise KeyError(object_id) from exc
+
+    def region_of(self, object_id: str) -> str:
+        """The region holding ``object_id``; ``KeyError`` if unknown."""
+        with self.store.lock:
+            return self.store.id_region[object_id]
+
+    def content(self, object_id: str) -> bytes:
+        """The object's full expected bytes (use :meth:`iter_content` for big objects)."""
+        return b"".join(self.iter_content(object_id))
+
+    def iter_content(self, object_id: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The object's expected bytes in chunks (flat memory)."""
+        try:
+            source = self.store.get_object(object_id).content
+        except StoreError as exc:
+            raise KeyError(object_id) from exc
+        return source.iter_chunks(chunk_size=chunk_size)
+
+    def md5(self, object_id: str) -> str:
+        """Hex MD5 of the object's real bytes (even when ``checksum`` is multipart-style)."""
+        try:
+            return self.store.get_object(object_id).content.md5()
+        except StoreError as exc:
+            raise KeyError(object_id) from exc
+
+    def add_object(
+        self,
+        region: str,
+        *,
+        type: str = "callrecording",
+        size: int | None = None,
+        created: datetime | str | float | None = None,
+        state: str = "AVAILABLE",
+        tags: dict[str, str] | Iterable[Any] | None = None,
+        object_name: str | None = None,
+        mime_type: str | None = None,
+        bucket_id: str | None = None,
+        checksum: str | None = None,
+    ) -> dict[str, Any]:
+        """Add an object; ``created`` defaults to the emulated now, tags/name to realistic ones."""
+        record = self._call(
+            lambda: self.store.add_object(
+                region,
+                obj_type=type,
+                size=size,
+                created=created,
+                state=state,
+                tags=tags,
+                object_name=object_name,
+                mime_type=mime_type,
+                bucket_id=bucket_id,
+                checksum=checksum,
+            )
+        )
+        return record.to_dict()
+
+    def set_object_state(self, object_id: str, state: str) -> dict[str, Any]:
+        """Force an object's state; returns the updated dict."""
+        try:
+            return self.store.set_state(object_id, state).to_dict()
+        except StoreError as exc:
+            if exc.status == 404:
+                raise KeyError(object_id) from exc
+            raise ValueError(exc.message) from exc
+
+    # -- faults, stats, clock ------------------------------------------------------------------
+    def add_fault(self, rule: FaultRule | dict[str, Any]) -> FaultRule:
+        """Add a fault rule (a :class:`FaultRule` or its dict form)."""
+        return self.faults.add(rule if isinstance(rule, FaultRule) else FaultRule.from_dict(rule))
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self.faults.clear()
+
+    def fault_rules(self) -> list[dict[str, Any]]:
+        """Active rules with their remaining counts."""
+        return self.faults.rules()
+
+    def stats(self) -> dict[str, Any]:
+        """Request counters (see ``Stats.snapshot``)."""
+        return self.store.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self.store.stats.reset()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulated clock forward (token expiry, bulk progress, restores, presigned URLs)."""
+        self.store.advance_clock(seconds)
+
+    def now(self) -> float:
+        """Emulated epoch seconds."""
+        return self.store.now()
+
+    def revoke_tokens(self) -> int:
+        """Invalidate every issued token (the next CSS call answers 401)."""
+        return self.store.revoke_tokens()
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except StoreError as exc:
+            raise ValueError(exc.message) from exc
+
+
+def _extra_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
