@@ -29,8 +29,8 @@ test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not reliability"
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks
-	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks
+	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests
+	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests
 	$(BIN)/mypy
 
 ## emulator: run the emulator in the foreground (Ctrl-C to stop).

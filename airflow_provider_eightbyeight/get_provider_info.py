@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_eightbyeight import __version__
-from airflow_provider_eightbyeight.connection import CONN_FIELDS, CONN_TYPE
+from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, CONN_TYPE
 
 INTEGRATION = "8x8 Cloud Storage"
 

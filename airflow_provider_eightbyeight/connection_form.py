@@ -1,0 +1,63 @@
+"""
+The ``eightbyeight`` connection type and its form fields. Pure constants.
+
+Kept free of Airflow imports: Airflow's ProvidersManager imports this (through ``get_provider_info``)
+while Airflow itself may still be initialising.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONN_TYPE = "eightbyeight"
+DEFAULT_CONN_ID = "eightbyeight_default"
+DEFAULT_API_BASE_URL = "https://api.8x8.com"
+DEFAULT_API_VERSION = "v3"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 1.0
+DEFAULT_RETRY_MAX_WAIT = 60.0
+MAX_MAX_RETRIES = 20
+
+#: The connection form's custom fields (``conn-fields`` in the provider info).
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "region": {
+        "label": "Region",
+        "description": "8x8 storage region (us-west, us-east, uk, ap, ca). Leave empty to discover the "
+        "account's regions; with several, tasks must choose one or ask for all.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "api_base_url": {
+        "label": "API base URL",
+        "description": f"Root of the 8x8 API. Default {DEFAULT_API_BASE_URL}. HTTPS only, except loopback "
+        "addresses (a local emulator) or when 'Allow insecure HTTP' is set.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+    "token_url": {
+        "label": "Token URL",
+        "description": "OAuth token endpoint. Default {api_base_url}/oauth/v2/token, so setting the API "
+        "base URL is usually enough.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+    "api_version": {
+        "label": "API version",
+        "description": f"Cloud Storage API version in the URL path. Default {DEFAULT_API_VERSION}.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": f"Seconds to wait for 8x8 to connect or send data. Default {DEFAULT_TIMEOUT:g}.",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a failed request (HTTP 429 and 5xx, connection errors, timeouts) with "
+        f"exponential backoff. Default {DEFAULT_MAX_RETRIES}.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MAX_RETRIES},
+    },
+    "allow_insecure": {
+        "label": "Allow insecure HTTP",
+        "description": "Allow an http:// base URL that is not a loopback address. Never for real 8x8.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+}
