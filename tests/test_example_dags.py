@@ -74,8 +74,7 @@ def test_example_dags_import_cleanly(airflow_db):
         for w in caught
         if "example_dags" in str(w.filename)
         or "airflow_provider_eightbyeight" in str(w.filename)
-        or ("deprecat" in str(w.message).lower()
-        and "eightbyeight" in str(w.message).lower())
+        or ("deprecat" in str(w.message).lower() and "eightbyeight" in str(w.message).lower())
     ]
     assert not ours, [f"{w.filename}: {w.message}" for w in ours]
     for dag_id in EXAMPLE_DAGS:

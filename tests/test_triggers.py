@@ -1,0 +1,158 @@
+"""Triggers: serialisation round trips and real runs against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from airflow.sdk.module_loading import import_string
+
+from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
+from airflow_provider_eightbyeight.triggers.eightbyeight import (
+    EightByEightBulkJobTrigger,
+    EightByEightObjectsTrigger,
+    EightByEightRestoreTrigger,
+)
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(seed=51, objects_per_region=20, bulk_delay=0.3, restore_delay=0.3)
+
+
+def rebuild(trigger):
+    """What the triggerer does: serialise, JSON round trip, import the class, construct."""
+    classpath, kwargs = trigger.serialize()
+    kwargs = json.loads(json.dumps(kwargs))
+    return import_string(classpath)(**kwargs), kwargs
+
+
+async def first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        EightByEightObjectsTrigger(
+            eightbyeight_conn_id="c", filter="type==voicemail", region=["uk"], min_count=3, poll_interval=5
+        ),
+        EightByEightBulkJobTrigger(eightbyeight_conn_id="c", jobs=[{"zip_name": "z.zip", "region": "uk"}]),
+        EightByEightRestoreTrigger(eightbyeight_conn_id="c", objects=[{"id": "o1", "region": None}], timeout_at=9.5),
+    ],
+)
+def test_serialize_round_trip(trigger):
+    rebuilt, kwargs = rebuild(trigger)
+    assert type(rebuilt) is type(trigger)
+    assert rebuilt.serialize() == trigger.serialize()
+    assert kwargs["eightbyeight_conn_id"] == "c" and "password" not in json.dumps(kwargs)
+
+
+@pytest.mark.asyncio
+async def test_objects_trigger_fires_when_enough_objects_match(make_hook, emulator):
+    make_hook()
+    voicemails = sum(1 for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] == "voicemail")
+    trigger, _ = rebuild(
+        EightByEightObjectsTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            filter="type==voicemail",
+            min_count=voicemails + 1,
+            poll_interval=0.2,
+            timeout_at=time.time() + 30,
+        )
+    )
+    task = asyncio.create_task(first_event(trigger))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    emulator.add_object("us-east", type="voicemail")
+    assert await asyncio.wait_for(task, 10) == {"status": "success", "count": voicemails + 1}
+
+
+@pytest.mark.asyncio
+async def test_objects_trigger_times_out_with_a_count(make_hook, emulator):
+    make_hook()
+    trigger = EightByEightObjectsTrigger(
+        eightbyeight_conn_id="eightbyeight_default",
+        filter="type==nothing",
+        min_count=1,
+        poll_interval=0.1,
+        timeout_at=time.time() + 0.3,
+    )
+    event = await asyncio.wait_for(first_event(trigger), 10)
+    assert event["status"] == "timeout" and event["count"] == 0
+
+
+@pytest.mark.asyncio
+async def test_errors_become_error_events_with_the_clear_message(make_hook):
+    make_hook(secret="wrong")
+    trigger = EightByEightObjectsTrigger(eightbyeight_conn_id="eightbyeight_default", filter=None, poll_interval=0.1)
+    event = await asyncio.wait_for(first_event(trigger), 10)
+    assert event["status"] == "error" and event["error_type"] == "AuthenticationError"
+    assert "rejected the API key and secret" in event["message"] and "wrong" not in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_polling_never_blocks_the_event_loop(make_hook, emulator):
+    make_hook()
+    emulator.add_fault(FaultRule(kind="latency", route="search", delay=0.8, times=1))
+    trigger = EightByEightObjectsTrigger(
+        eightbyeight_conn_id="eightbyeight_default", filter=None, poll_interval=0.1, timeout_at=time.time() + 30
+    )
+    ticks = 0
+
+    async def heartbeat():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beat = asyncio.create_task(heartbeat())
+    started = time.monotonic()
+    event = await asyncio.wait_for(first_event(trigger), 10)
+    elapsed = time.monotonic() - started
+    beat.cancel()
+    assert event["status"] == "success" and elapsed >= 0.8
+    assert ticks >= 40  # the loop kept running while the search waited 0.8 s on 8x8
+
+
+@pytest.mark.asyncio
+async def test_bulk_job_trigger_reports_final_statuses(make_hook, emulator):
+    hook = make_hook()
+    objs = list(hook.iter_objects(max_objects=3))
+    done = hook.start_bulk_download(objs)[0]
+    cancelled = hook.start_bulk_download(objs[:1])[0]
+    hook.cancel_bulk_job(cancelled.zip_name)
+    trigger, _ = rebuild(
+        EightByEightBulkJobTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            jobs=[{"zip_name": done.zip_name, "region": "us-east"}, {"zip_name": cancelled.zip_name, "region": None}],
+            poll_interval=0.1,
+            timeout_at=time.time() + 30,
+        )
+    )
+    event = await asyncio.wait_for(first_event(trigger), 10)
+    assert event == {"status": "success", "jobs": {done.zip_name: "DONE", cancelled.zip_name: "CANCELLED"}}
+
+
+@pytest.mark.asyncio
+async def test_restore_trigger_waits_until_available(make_hook, emulator):
+    hook = make_hook()
+    archived = [o["id"] for o in emulator.objects("us-east", states="AVAILABLE")[:2]]
+    for object_id in archived:
+        emulator.set_object_state(object_id, "ARCHIVED")
+    for object_id in archived:
+        hook.restore_object(object_id)
+    trigger = EightByEightRestoreTrigger(
+        eightbyeight_conn_id="eightbyeight_default",
+        objects=[{"id": i, "region": "us-east"} for i in archived],
+        poll_interval=0.1,
+        timeout_at=time.time() + 30,
+    )
+    started = time.monotonic()
+    assert await asyncio.wait_for(first_event(trigger), 10) == {"status": "success", "pending": []}
+    assert time.monotonic() - started >= 0.2
+    assert all(emulator.get(i)["objectState"] == "AVAILABLE" for i in archived)
