@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.sensors import EightByEightObjectsSensor
 
 DESTINATION = "{{ var.value.get('eightbyeight_destination', 'file:///tmp/eightbyeight/daily/') }}"
+#: Downstream DAGs can schedule on this asset; each event carries the run's counts and manifest.
+DAILY_RECORDINGS = Asset(name="eightbyeight_daily_recordings")
 WINDOW = {"created_after": "{{ data_interval_start }}", "created_before": "{{ data_interval_end }}"}
 
 
@@ -44,9 +46,22 @@ def daily_export() -> None:
         destination=DESTINATION,
         write_metadata=True,
         max_workers=8,
+        outlets=[DAILY_RECORDINGS],
         **WINDOW,
     )
+
+    @task
+    def report(summary: dict) -> str:
+        """Summarise the run for the log (and for anyone pulling this task's XCom)."""
+        line = (
+            f"{summary['copied']} copied, {summary['skipped']} already present, {summary['failed']} failed, "
+            f"{summary['bytes_copied']:,} bytes -> {summary['destination']} (manifest {summary['manifest']})"
+        )
+        print(line)
+        return line
+
     recordings_arrived >> copy
+    report(copy.output)
 
 
 daily_export()

@@ -57,6 +57,24 @@ def manifests(root: Path) -> list[list[dict]]:
     ]
 
 
+def assert_asset_event(dag_run, **extra) -> None:
+    """The transfer's outlet asset got an event carrying the run's counts."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "eightbyeight_daily_recordings", AssetEvent.source_run_id == dag_run.run_id)
+        ).all()
+        assert len(events) == 1
+        for key, value in extra.items():
+            assert events[0].extra[key] == value
+        assert events[0].extra["manifest"].endswith(".jsonl")
+
+
 def task_states(dag_run) -> dict[str, str]:
     return {f"{ti.task_id}[{ti.map_index}]": ti.state for ti in dag_run.get_task_instances()}
 
@@ -102,6 +120,10 @@ def test_daily_export_copies_the_interval_and_a_rerun_copies_nothing_new(run_dag
     assert {r["id"] for r in manifest if r["status"] == "copied"} == expected
     assert all(r["verified"] and r["md5"] == emulator.md5(r["id"]) for r in manifest if r["status"] == "copied")
     stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in copied.values()}
+
+    report = next(ti for ti in first.get_task_instances() if ti.task_id == "report")
+    assert report.state == "success"
+    assert_asset_event(first, copied=len(expected))
 
     second = run_dag("example_eightbyeight_daily_export", logical_date=DAY, variables=variables)
     assert second.state == "success", task_states(second)

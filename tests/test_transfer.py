@@ -266,3 +266,13 @@ def test_delete_operator_requires_confirmation_for_a_filter(conn, emulator):
     assert set(result["deleted"]) == voicemails and result["failed"] == {}
     ids = sorted(available_ids(emulator))[:2]
     assert run_op(EightByEightDeleteObjectsOperator(task_id="e", object_ids=ids))["deleted"] == ids
+
+
+def test_openlineage_facets_name_the_regions_and_the_destination(conn, emulator, tmp_path):
+    op = EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), max_objects=2)
+    run_op(op)
+    lineage = op.get_openlineage_facets_on_complete(None)
+    host = emulator.base_url.split("://", 1)[1]
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"eightbyeight://{host}", "storage/us-east")]
+    [output] = lineage.outputs
+    assert output.namespace == "file" and output.name == str(tmp_path)

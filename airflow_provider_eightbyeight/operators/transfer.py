@@ -303,14 +303,14 @@ class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
 
     def _annotate_outlets(self, context: Context, result: dict[str, Any]) -> None:
         events = context.get("outlet_events")
-        if not events or not self.outlets:
+        if events is None or not self.outlets:
             return
         extra = {k: result[k] for k in ("copied", "skipped", "failed", "bytes_copied", "manifest", "destination")}
         for outlet in self.outlets:
             try:
                 events[outlet].extra = extra
-            except Exception:  # not an asset outlet
-                continue
+            except Exception as err:  # not an asset outlet
+                self.log.debug("Outlet %r takes no event extra: %s", outlet, err)
 
     # ------------------------------------------------------------------ restores
 
@@ -430,7 +430,8 @@ class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
         namespace = f"eightbyeight://{storage_host(self.hook.settings.api_base_url)}"
         inputs = [Dataset(namespace=namespace, name=f"storage/{region}") for region in self._regions_read]
         root = storage.as_storage_path(self.destination, self.destination_conn_id)
-        outputs = [Dataset(namespace=root.namespace, name=root.key or "/")]
+        name = str(storage.local_path(root)) if storage.is_local(root) else (root.key or "/")
+        outputs = [Dataset(namespace=root.namespace, name=name)]
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
