@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_DIR = ROOT / ".demo"
+DEMO_DIR = Path(os.environ.get("EIGHTBYEIGHT_DEMO_DIR") or ROOT / ".demo")
 AIRFLOW_HOME = DEMO_DIR / "airflow"
 DESTINATION = DEMO_DIR / "recordings"
 DAG_ID = "example_eightbyeight_daily_export"
