@@ -645,3 +645,17 @@ def test_secret_and_tokens_never_reach_logs_or_errors(make_hook, emulator, tmp_p
     assert SECRET not in blob
     for token in tokens:
         assert token not in blob
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode"),
+    [("list", "offset"), ("object", "page"), ("list", "page")],
+    ids=["list-of-pages", "page-numbers", "both"],
+)
+def test_older_response_shapes_and_page_numbers(make_hook, emulator, shape, mode):
+    emulator.config.search_shape = shape
+    emulator.config.page_key_mode = mode
+    hook = make_hook(key=KEY, secret=SECRET)
+    ids = [o.id for o in hook.iter_objects(page_size=7)]
+    assert len(ids) == len(set(ids)) == len(available(emulator))
+    assert emulator.stats()["requests"]["search"] == math.ceil(len(ids) / 7)

@@ -100,3 +100,19 @@ def test_cli_connection_add_then_test_reports_regions(airflow_db, emulator):
     assert "(True, 'Authenticated; regions: us-east')" in via_hook.stdout
     assert emulator.secret not in output + via_hook.stdout + via_hook.stderr
     assert emulator.stats()["token_requests"] == 2
+
+
+def test_distribution_metadata_and_typing_marker():
+    from importlib import metadata, resources
+
+    dist = metadata.distribution("airflow-provider-eightbyeight")
+    assert dist.metadata["Requires-Python"] == ">=3.10"
+    requires = dist.requires or []
+    assert any(r.startswith("apache-airflow>=3.2") for r in requires)
+    assert any(r.startswith("requests") for r in requires) and any(r.startswith("pendulum") for r in requires)
+    entry_points = {(e.group, e.name): e.value for e in dist.entry_points}
+    assert entry_points[("apache_airflow_provider", "provider_info")] == (
+        "airflow_provider_eightbyeight.get_provider_info:get_provider_info"
+    )
+    assert ("console_scripts", "eightbyeight-emulator") in entry_points
+    assert resources.files("airflow_provider_eightbyeight").joinpath("py.typed").is_file()

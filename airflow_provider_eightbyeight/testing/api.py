@@ -221,6 +221,8 @@ class CssApi(AdminHandlers):
         if offset < 0:
             raise ApiError(400, f"pageKey must be >= 0, got {offset}")
         limit = parse_int("limit", req.arg("limit"), 100)
+        if self.config.page_key_mode == "page":
+            offset *= max(1, min(limit, 100))
         if limit < 1:
             raise ApiError(400, f"limit must be between 1 and 100, got {limit}")
         if limit > 100:
@@ -248,15 +250,16 @@ class CssApi(AdminHandlers):
                 raise ApiError(400, f"Unknown filter selector(s): {unknown}")
         return text.strip(), node
 
-    def _page(self, items: list[dict[str, Any]], offset: int, limit: int, total: int) -> dict[str, Any]:
+    def _page(self, items: list[dict[str, Any]], offset: int, limit: int, total: int) -> Any:
         reported = total if self.config.total_mode == "records" else (total + limit - 1) // limit
-        return {
+        page = {
             "content": items,
-            "pageKey": offset + limit,
+            "pageKey": offset // limit if self.config.page_key_mode == "page" else offset + limit,
             "pageSize": len(items),
             "lastPage": offset + limit >= total,
             "total": reported,
         }
+        return [page] if self.config.search_shape == "list" else page
 
     def h_search(self, ctx: Context) -> Reply:
         """GET /objects (contract section 5)."""

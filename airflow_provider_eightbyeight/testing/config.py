@@ -77,6 +77,11 @@ class EmulatorConfig:
     non_available_content_status: int = 400
     limit_over_max: str = "error"
     total_mode: str = "records"
+    #: "object" (2026 rev.: one page object) or "list" (3.1.6: an array holding the page object).
+    search_shape: str = "object"
+    #: "offset" (2026 rev.: pageKey is a record offset, the reply gives the next one) or "page"
+    #: (3.1.6 reading: pageKey is a page number and the reply echoes the current page's number).
+    page_key_mode: str = "offset"
     presign_shape: str = "url"
     strict: bool = False
     api_versions: tuple[str, ...] = ("v3",)
@@ -120,6 +125,10 @@ class EmulatorConfig:
             raise ValueError("limit_over_max must be 'error' or 'clamp'")
         if self.total_mode not in ("records", "pages"):
             raise ValueError("total_mode must be 'records' or 'pages'")
+        if self.search_shape not in ("object", "list"):
+            raise ValueError("search_shape must be 'object' or 'list'")
+        if self.page_key_mode not in ("offset", "page"):
+            raise ValueError("page_key_mode must be 'offset' or 'page'")
         if self.presign_shape not in PRESIGN_SHAPES:
             raise ValueError(f"presign_shape must be one of {PRESIGN_SHAPES}")
         if not 400 <= self.non_available_content_status <= 499:
