@@ -14,7 +14,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from airflow_provider_eightbyeight.errors import (
     TransportError,
 )
 from airflow_provider_eightbyeight.filters import FilterLike, all_of, any_of, comparison, to_fiql
+from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
 from airflow_provider_eightbyeight.hooks.retry import (
     RetryBudget,
     RetryPolicy,
@@ -1232,26 +1232,13 @@ def _sink_for(dst: Destination) -> SinkFactory:
         target = Path(dst)
         if target.is_dir():
             raise ConfigurationError(f"Destination {str(target)!r} is a directory; give a file path")
-        return lambda: _atomic_file(target)
+        return lambda: atomic_local_file(target)
     if not hasattr(dst, "write"):
         raise ConfigurationError(
             f"Destination must be a path or a writable binary file object, got {type(dst).__name__}"
         )
     handle = cast("IO[bytes]", dst)
     return lambda: _rewinding(handle)
-
-
-@contextmanager
-def _atomic_file(target: Path) -> Iterator[IO[bytes]]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        with open(temp, "wb") as handle:
-            yield handle
-        os.replace(temp, target)
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 @contextmanager

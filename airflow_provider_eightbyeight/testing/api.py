@@ -460,7 +460,11 @@ class CssApi(AdminHandlers):
         job, status = self._store_call(lambda: self.store.bulk_job(ctx.acct, ctx.region, ctx.params["zip"]))
         if status not in DOWNLOADABLE_BULK:
             raise ApiError(404, f"Bulk download '{job.zip_name}' is {status}; the zip is not available")
-        return self._zip_reply(job.zip_name, job.entries)
+        entries = job.entries
+        if ctx.drop_entries is not None:
+            drop = ctx.drop_entries or {e.object_id for e in entries[:1]}
+            entries = [e for e in entries if e.object_id not in drop]
+        return self._zip_reply(job.zip_name, entries)
 
     def h_delete(self, ctx: Context) -> Reply:
         """DELETE /bulk: mark objects REVOKED; 204."""

@@ -11,6 +11,9 @@ Kinds:
 ``truncate``  send headers (full Content-Length) and ``after_bytes`` body bytes, then close (FIN).
 ``corrupt``   send the full body with bytes flipped from offset ``after_bytes`` on (same length).
 ``latency``   sleep ``delay`` seconds, then answer normally (combines with one other rule).
+``bulk_outcome``  on ``bulk_start``: the new job ends ``job_status`` (FAILED, CANCELLED or PARTIAL_DONE;
+              PARTIAL_DONE leaves out the entries of ``object_ids``, or the last one).
+``zip_drop``  on ``bulk_download``: the zip lacks the entries of ``object_ids`` (or its first entry).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("status", "reset", "truncate", "corrupt", "latency")
+FAULT_KINDS = ("status", "reset", "truncate", "corrupt", "latency", "bulk_outcome", "zip_drop")
+#: Kinds that change what the handler answers rather than how the bytes travel.
+RESPONSE_KINDS = ("bulk_outcome", "zip_drop")
+JOB_OUTCOMES = ("FAILED", "CANCELLED", "PARTIAL_DONE")
 ROUTE_NAMES = (
     "token",
     "regions",
@@ -65,6 +71,7 @@ class FaultRule:
     delay: float = 0.0
     after_bytes: int = 0
     object_ids: Sequence[str] | None = None
+    job_status: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -79,6 +86,12 @@ class FaultRule:
             raise ValueError("probability must be within 0..1")
         if self.after_bytes < 0 or self.delay < 0:
             raise ValueError("after_bytes and delay must be >= 0")
+        if self.kind == "bulk_outcome":
+            self.route = "bulk_start" if self.route == "*" else self.route
+            if self.job_status not in JOB_OUTCOMES:
+                raise ValueError(f"bulk_outcome needs job_status, one of {JOB_OUTCOMES}")
+        if self.kind == "zip_drop":
+            self.route = "bulk_download" if self.route == "*" else self.route
         if self.kind == "status" and self.status is None:
             self.status = 503
         if self.status is not None and not 100 <= int(self.status) <= 599:

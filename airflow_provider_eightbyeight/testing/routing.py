@@ -101,6 +101,8 @@ class Context:
     region: str = ""
     version: str = ""
     account: Account | None = None
+    #: Object ids a ``zip_drop`` fault removes from this request's zip.
+    drop_entries: frozenset[str] | None = None
 
     @property
     def acct(self) -> Account:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_eightbyeight.testing.api import CssApi
 from airflow_provider_eightbyeight.testing.content import CHUNK_SIZE
-from airflow_provider_eightbyeight.testing.faults import FaultRule
+from airflow_provider_eightbyeight.testing.faults import RESPONSE_KINDS, FaultRule
 from airflow_provider_eightbyeight.testing.routing import (
     JSON,
     STREAMED_ROUTES,
@@ -173,7 +173,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             stats.status(route, reply.status)
             if api.config.log_requests:
                 self.log_request(reply.status)
-            self._send(reply, fault if fault is not None and fault.kind != "status" else None, route)
+            stream_fault = fault if fault is not None and fault.kind not in ("status", *RESPONSE_KINDS) else None
+            self._send(reply, stream_fault, route)
         finally:
             stats.leave()
 
@@ -183,8 +184,17 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         if resolved.error is not None:
             return error_reply(resolved.error)
         assert resolved.handler is not None and resolved.context is not None
+        if fault is not None and fault.kind == "zip_drop":
+            resolved.context.drop_entries = frozenset(fault.object_ids or ())
         try:
-            return resolved.handler(resolved.context)
+            reply = resolved.handler(resolved.context)
+            if fault is not None and fault.kind == "bulk_outcome" and reply.status == 200:
+                zip_name = json.loads(bytes(reply.body))["zipName"]  # type: ignore[arg-type]
+                account = resolved.context.acct
+                self.server.api.store.force_bulk_outcome(
+                    account.key, zip_name, fault.job_status or "FAILED", fault.object_ids or ()
+                )
+            return reply
         except ApiError as exc:
             return error_reply(exc)
         except Exception as exc:  # a bug: surface it as a 500 with the reason

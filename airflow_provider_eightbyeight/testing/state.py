@@ -631,6 +631,20 @@ class Store:
             raise StoreError(404, f"Bulk download '{zip_name}' not found")
         return job
 
+    def force_bulk_outcome(self, account_key: str, zip_name: str, outcome: str, drop: Sequence[str] = ()) -> None:
+        """Make a job end ``outcome`` (a ``bulk_outcome`` fault); PARTIAL_DONE leaves entries out."""
+        with self.lock:
+            job = self.jobs.get(account_key, OrderedDict()).get(zip_name)
+            if job is None:
+                return
+            if outcome == "PARTIAL_DONE":
+                gone = set(drop) or {e.object_id for e in job.entries[-1:]}
+                job.entries = [e for e in job.entries if e.object_id not in gone]
+                job.final_content = [
+                    f"{c.split(':', 1)[0]}:FAILED" if c.split(":", 1)[0] in gone else c for c in job.final_content
+                ]
+            job.final_status = outcome
+
     def bulk_status(self, account: Account, region: str, zip_name: str) -> dict[str, Any]:
         """One job's status object."""
         with self.lock:

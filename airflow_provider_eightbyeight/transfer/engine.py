@@ -34,6 +34,7 @@ from airflow_provider_eightbyeight.errors import (
     PermissionDeniedError,
 )
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
 from airflow_provider_eightbyeight.models import BulkJob, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.manifest import (
@@ -512,6 +513,7 @@ class TransferEngine:
                 summary.failures[record.id] = record.reason or "failed"
         if delete_after_transfer:
             self._delete_verified(records, summary)
+        self._remove_stale_parts(records)
         manifest = write_manifest(self.root, manifest_name(self.run_label), records)
         summary.manifest = storage.url_of(manifest)
         summary.seconds = time.monotonic() - started
@@ -532,6 +534,16 @@ class TransferEngine:
             summary.manifest,
         )
         return summary
+
+    def _remove_stale_parts(self, records: list[ManifestRecord]) -> None:
+        """Remove temporary files that killed runs left in the folders this run wrote to (local disk only)."""
+        if not storage.is_local(self.root):
+            return
+        base = storage.local_path(self.root)
+        folders = {(base / r.path).parent for r in records if r.path}
+        removed = remove_stale_parts(folders)
+        if removed:
+            self.log.info("Removed %d temporary file(s) left by interrupted runs.", len(removed))
 
     def _delete_verified(self, records: list[ManifestRecord], summary: TransferSummary) -> None:
         deletable: dict[str | None, list[ManifestRecord]] = {}

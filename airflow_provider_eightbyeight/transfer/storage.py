@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
+from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
 
 #: Upload part size for object stores: the S3 minimum is 5 MiB; s3fs' 50 MiB default costs ~150 MB RSS.
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 LOCAL_PROTOCOLS = frozenset({"file", "local", ""})
-PART_SUFFIX = ".part"
 
 
 def as_storage_path(destination: Any, conn_id: str | None = None) -> Any:
@@ -80,20 +79,6 @@ def url_of(path: Any) -> str:
     if conn_id and f"{conn_id}@" in text:
         text = text.replace(f"{conn_id}@", "", 1)
     return text
-
-
-@contextmanager
-def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
-    """Write ``target`` through a hidden temporary file in the same folder, renamed on success only."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name[:180]}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
-    try:
-        with open(temp, "wb") as handle:
-            yield handle
-        os.replace(temp, target)
-    finally:
-        with suppress(FileNotFoundError):
-            temp.unlink()
 
 
 @contextmanager

@@ -1,0 +1,68 @@
+"""
+Atomic local files: write under a hidden temporary name, rename onto the final name only on success.
+
+Temporary names carry this host and process id (``.<name>.<host>-<pid>-<random>.part``), so a later run
+can remove the ones a killed process left behind without touching those of a run still in progress.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+PART_SUFFIX = ".part"
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+_PART = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{12}\.part$")
+
+
+def temp_name(target: Path) -> Path:
+    """The hidden temporary path for ``target``, in the same folder (so the rename is atomic)."""
+    return target.with_name(f".{target.name[:160]}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+
+
+@contextmanager
+def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
+    """Write ``target`` through a temporary file; renamed on a clean exit, removed on an exception."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_name(target)
+    try:
+        with open(temp, "wb") as handle:
+            yield handle
+        os.replace(temp, target)
+    finally:
+        with suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folders: Iterable[Path]) -> list[Path]:
+    """Remove temporary files that processes of this host left when they died; returns what was removed."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            match = _PART.match(entry.name)
+            if not match or match["host"] != _HOST or _alive(int(match["pid"])):
+                continue
+            with suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
