@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +34,7 @@ os.environ.pop("AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT", None)
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook  # noqa: E402
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE  # noqa: E402
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig  # noqa: E402
-from tests.helpers import FAST_RETRY_EXTRAS, airflow_cli  # noqa: E402
+from tests.helpers import BUCKET, FAST_RETRY_EXTRAS, airflow_cli  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -151,3 +155,64 @@ def run_dag(example_dagbag: Any, emulator: EightByEightEmulator, monkeypatch: py
         return dag.test(**kwargs)
 
     return run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("moto_server did not start")
+    yield endpoint
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3(moto_endpoint, monkeypatch):
+    """A clean bucket on moto's server, and AIRFLOW_CONN_AWS_MOTO pointing at it."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_MOTO",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if BUCKET in existing:
+        for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    else:
+        client.create_bucket(Bucket=BUCKET)
+    return client

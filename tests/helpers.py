@@ -10,6 +10,8 @@ from pathlib import Path
 #: Fast retries for tests: the real backoff shape, tiny waits.
 FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
 ROOT = Path(__file__).resolve().parent.parent
+#: The bucket S3 tests use on moto's server.
+BUCKET = "recordings"
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 
 
