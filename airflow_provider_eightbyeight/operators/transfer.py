@@ -369,6 +369,10 @@ class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
             )
             return self._complete(context, summary)
         batches = []
+        single = engine.too_big_for_bulk(todo, BULK_LIMIT_BYTES)
+        if single:  # over the per-job limit: copied now, one request each (the rest waits for its zips)
+            done.extend(engine._map(single, engine.copy_one))
+            todo = [p for p in todo if p not in single]
         by_region: dict[str | None, list[PlannedObject]] = {}
         for item in todo:
             by_region.setdefault(item.obj.region, []).append(item)

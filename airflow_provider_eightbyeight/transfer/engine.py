@@ -600,7 +600,12 @@ class TransferEngine:
 
     @staticmethod
     def bulk_batches(planned: list[PlannedObject], limit_bytes: int) -> list[list[PlannedObject]]:
-        """Batches under the size limit, never two objects of one name in a batch (zip entries are names)."""
+        """
+        Batches under the size limit, never two objects of one name in a batch (zip entries are names).
+
+        Objects larger than the limit are left out: see :meth:`too_big_for_bulk`.
+        """
+        planned = [p for p in planned if p.obj.size is None or p.obj.size <= limit_bytes]
         batches: list[list[PlannedObject]] = []
         for batch in EightByEightHook.plan_bulk_batches([p.obj for p in planned], limit_bytes):
             by_id = {p.obj.id: p for p in planned}
@@ -616,6 +621,11 @@ class TransferEngine:
                 names[slot].add(obj.name or obj.id)
             batches.extend(c for c in current if c)
         return batches
+
+    @staticmethod
+    def too_big_for_bulk(planned: list[PlannedObject], limit_bytes: int) -> list[PlannedObject]:
+        """Objects a bulk job cannot hold (over the per-job limit); they are downloaded on their own."""
+        return [p for p in planned if p.obj.size is not None and p.obj.size > limit_bytes]
 
     def copy_from_zip(
         self, job: BulkJob | None, zip_path: Path | None, batch: list[PlannedObject]
@@ -725,8 +735,13 @@ class TransferEngine:
         by_region: dict[str | None, list[PlannedObject]] = {}
         for item in todo:
             by_region.setdefault(item.obj.region, []).append(item)
+        limit = limit_bytes or BULK_LIMIT_BYTES
+        single = self.too_big_for_bulk(todo, limit)
+        if single:
+            self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
+            records.extend(self._map(single, self.copy_one))
         for region, items in by_region.items():
-            for batch in self.bulk_batches(items, limit_bytes or BULK_LIMIT_BYTES):
+            for batch in self.bulk_batches(items, limit):
                 records.extend(self._run_one_job(batch, region, poll_interval, timeout))
         return self.finish(
             records,
