@@ -216,3 +216,78 @@ def s3(moto_endpoint, monkeypatch):
     else:
         client.create_bucket(Bucket=BUCKET)
     return client
+
+
+# ---------------------------------------------------------------------------- secret scan over the whole suite
+#
+# Every emulator account's secret (12+ characters) and every token any emulator issues is watched for in
+# each test's captured output and logs, in the Airflow metadata DB (XCom, rendered template fields,
+# next_kwargs, trigger kwargs, ...) and in every text file the tests wrote (manifests, sidecars, DAG logs).
+# A single occurrence fails the session.
+
+from airflow_provider_eightbyeight.testing.state import Store  # noqa: E402
+
+WATCHED: set[str] = set()
+LEAKS: list[str] = []
+SCANNED = {"outputs": 0, "files": 0, "db bytes": 0}
+_issue_token = Store.issue_token
+_store_init = Store.__init__
+
+
+def _watching_init(self: Store, config: EmulatorConfig, *args: Any, **kwargs: Any) -> None:
+    _store_init(self, config, *args, **kwargs)
+    WATCHED.update(a.secret for a in config.accounts if len(a.secret) >= 12)
+
+
+def _watching_issue(self: Store, *args: Any, **kwargs: Any) -> Any:
+    info = _issue_token(self, *args, **kwargs)
+    WATCHED.add(info.token)
+    return info
+
+
+Store.__init__ = _watching_init  # type: ignore[method-assign]
+Store.issue_token = _watching_issue  # type: ignore[method-assign]
+
+
+def _leaks_in(text: str) -> list[str]:
+    return [w for w in WATCHED if w in text]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "test_emulator_" in report.nodeid:  # the emulator's own tests handle tokens and secrets by design
+        return
+    for section, content in report.sections:
+        SCANNED["outputs"] += 1
+        for leak in _leaks_in(content):
+            LEAKS.append(f"{report.nodeid} [{section}]: {leak[:4]}...")
+    if report.longrepr:
+        for leak in _leaks_in(str(report.longrepr)):
+            LEAKS.append(f"{report.nodeid} [failure text]: {leak[:4]}...")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    home = Path(os.environ["AIRFLOW_HOME"])
+    for db_file in home.glob("airflow.db*"):
+        data = db_file.read_bytes().decode("utf-8", "replace")
+        SCANNED["db bytes"] += len(data)
+        LEAKS.extend(f"metadata DB {db_file.name}: {leak[:4]}..." for leak in _leaks_in(data))
+    basetemp = session.config._tmp_path_factory.getbasetemp() if hasattr(session.config, "_tmp_path_factory") else None
+    for root in filter(None, [basetemp, ROOT / ".demo"]):
+        for path in Path(root).rglob("*"):
+            if path.is_file() and path.suffix in {".json", ".jsonl", ".log", ".txt", ".cfg"}:
+                if "test_emulator_" in str(path):
+                    continue
+                SCANNED["files"] += 1
+                for leak in _leaks_in(path.read_text("utf-8", "replace")):
+                    LEAKS.append(f"file {path}: {leak[:4]}...")
+    if LEAKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(
+        f"Secret scan: {len(WATCHED)} secrets and tokens watched in {SCANNED['outputs']} captured outputs, "
+        f"{SCANNED['files']} files and {SCANNED['db bytes']:,} bytes of metadata DB: {len(LEAKS)} leaks"
+    )
+    for leak in LEAKS[:50]:
+        terminalreporter.write_line(f"  LEAK {leak}")
