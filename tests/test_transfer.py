@@ -276,3 +276,14 @@ def test_openlineage_facets_name_the_regions_and_the_destination(conn, emulator,
     assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"eightbyeight://{host}", "storage/us-east")]
     [output] = lineage.outputs
     assert output.namespace == "file" and output.name == str(tmp_path)
+
+
+def test_default_args_reach_the_shared_search_arguments():
+    from airflow.sdk import DAG
+
+    with DAG("defaults", schedule=None, default_args={"eightbyeight_conn_id": "other", "region": "uk"}):
+        listing = EightByEightListObjectsOperator(task_id="l")
+        copy = EightByEightTransferOperator(task_id="c", destination="file:///tmp/x")
+    assert (listing.eightbyeight_conn_id, listing.region) == ("other", "uk")
+    assert (copy.eightbyeight_conn_id, copy.region) == ("other", "uk")
+    assert set(EightByEightTransferOperator.template_fields) >= {"eightbyeight_conn_id", "created_after", "tags"}

@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+from airflow.sdk import BaseOperator
+
+from airflow_provider_eightbyeight.connection_form import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.filters import ObjectFilter
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
@@ -127,6 +130,53 @@ class ObjectCriteriaMixin:
             return {"region": None, "all_regions": True}
         names = _names(region, "region")
         return {"region": names or None, "all_regions": bool(self.all_regions)}
+
+
+class EightByEightSearchBaseOperator(ObjectCriteriaMixin, BaseOperator):
+    """
+    Base of the operators that take the shared search arguments (list, transfer, delete, restore).
+
+    :param eightbyeight_conn_id: The 8x8 connection. Templated.
+    :param region: Optional. Region name(s), or ``"all"``. Default: the connection's, or the only one. Templated.
+    :param all_regions: Search every region of the account.
+    :param filter: Optional. Raw FIQL ANDed with the other criteria. Templated.
+    :param object_types: Optional. Object types, e.g. ``["callrecording", "transcription"]``. Templated.
+    :param created_after: Optional. Inclusive start of the creation window (datetime, ISO-8601 string or epoch
+        ms), e.g. ``"{{ data_interval_start }}"``. None: no lower bound. Templated.
+    :param created_before: Optional. Exclusive end of the creation window, e.g. ``"{{ data_interval_end }}"``.
+    :param states: Optional. Object states (8x8 returns only AVAILABLE objects otherwise). Templated.
+    :param tags: Optional. Tag equality, e.g. ``{"direction": "INBOUND"}``. Templated.
+    """
+
+    template_fields: Sequence[str] = CRITERIA_TEMPLATE_FIELDS
+    template_fields_renderers = {"tags": "json"}
+
+    def __init__(
+        self,
+        *,
+        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
+        region: str | list[str] | None = None,
+        all_regions: bool = False,
+        filter: str | None = None,
+        object_types: str | list[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        states: str | list[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_criteria(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            region=region,
+            all_regions=all_regions,
+            filter=filter,
+            object_types=object_types,
+            created_after=created_after,
+            created_before=created_before,
+            states=states,
+            tags=tags,
+        )
 
 
 def _none_if_blank(value: Any) -> Any:

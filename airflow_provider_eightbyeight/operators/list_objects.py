@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
-from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, ObjectCriteriaMixin
+from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, EightByEightSearchBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class EightByEightListObjectsOperator(ObjectCriteriaMixin, BaseOperator):
+class EightByEightListObjectsOperator(EightByEightSearchBaseOperator):
     """
     List 8x8 Cloud Storage objects matching a search; the result goes to XCom.
 
@@ -44,15 +41,6 @@ class EightByEightListObjectsOperator(ObjectCriteriaMixin, BaseOperator):
     def __init__(
         self,
         *,
-        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
-        region: str | list[str] | None = None,
-        all_regions: bool = False,
-        filter: str | None = None,
-        object_types: str | list[str] | None = None,
-        created_after: Any = None,
-        created_before: Any = None,
-        states: str | list[str] | None = None,
-        tags: Mapping[str, Any] | None = None,
         sort_field: str = "createdTime",
         sort_direction: str = "ASC",
         max_objects: int | None = None,
@@ -61,17 +49,6 @@ class EightByEightListObjectsOperator(ObjectCriteriaMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_criteria(
-            eightbyeight_conn_id=eightbyeight_conn_id,
-            region=region,
-            all_regions=all_regions,
-            filter=filter,
-            object_types=object_types,
-            created_after=created_after,
-            created_before=created_before,
-            states=states,
-            tags=tags,
-        )
         if sort_direction.upper() not in ("ASC", "DESC"):
             raise ValueError(f"sort_direction must be 'ASC' or 'DESC', got {sort_direction!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):

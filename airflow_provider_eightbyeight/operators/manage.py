@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
-from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
 from airflow_provider_eightbyeight.models import ObjectState
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
-    ObjectCriteriaMixin,
+    EightByEightSearchBaseOperator,
     _names,
     _seconds,
     stash_for_resume,
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class EightByEightDeleteObjectsOperator(ObjectCriteriaMixin, BaseOperator):
+class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
     """
     Delete objects at 8x8 (they become REVOKED), by ids or by search.
 
@@ -37,7 +36,7 @@ class EightByEightDeleteObjectsOperator(ObjectCriteriaMixin, BaseOperator):
     :param confirm_delete_by_filter: Required to delete what a search (no ``object_ids``) finds.
     :param fail_on_error: Fail the task when some objects could not be deleted.
     :param batch_size: Ids per delete request.
-    (The search arguments are those of :class:`EightByEightListObjectsOperator`.)
+    (Search arguments: see :class:`~airflow_provider_eightbyeight.operators._criteria.EightByEightSearchBaseOperator`.)
     :return: ``{"deleted": [...], "failed": {id: reason}}``.
     """
 
@@ -49,31 +48,11 @@ class EightByEightDeleteObjectsOperator(ObjectCriteriaMixin, BaseOperator):
         *,
         object_ids: list[str] | str | None = None,
         confirm_delete_by_filter: bool = False,
-        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
-        region: str | list[str] | None = None,
-        all_regions: bool = False,
-        filter: str | None = None,
-        object_types: str | list[str] | None = None,
-        created_after: Any = None,
-        created_before: Any = None,
-        states: str | list[str] | None = None,
-        tags: Mapping[str, Any] | None = None,
         fail_on_error: bool = True,
         batch_size: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_criteria(
-            eightbyeight_conn_id=eightbyeight_conn_id,
-            region=region,
-            all_regions=all_regions,
-            filter=filter,
-            object_types=object_types,
-            created_after=created_after,
-            created_before=created_before,
-            states=states,
-            tags=tags,
-        )
         self.object_ids = object_ids
         self.confirm_delete_by_filter = confirm_delete_by_filter
         self.fail_on_error = fail_on_error
@@ -107,7 +86,7 @@ class EightByEightDeleteObjectsOperator(ObjectCriteriaMixin, BaseOperator):
         return {"deleted": deleted, "failed": failed}
 
 
-class EightByEightRestoreObjectsOperator(ObjectCriteriaMixin, BaseOperator):
+class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
     """
     Restore ARCHIVED objects, optionally waiting (deferrable) until they are AVAILABLE again.
 
@@ -120,7 +99,7 @@ class EightByEightRestoreObjectsOperator(ObjectCriteriaMixin, BaseOperator):
     :param deferrable: Wait in the triggerer.
     :param poll_interval: Seconds between checks.
     :param timeout: Seconds to wait.
-    (The search arguments are those of :class:`EightByEightListObjectsOperator`.)
+    (Search arguments: see :class:`~airflow_provider_eightbyeight.operators._criteria.EightByEightSearchBaseOperator`.)
     :return: the restored ids (for a downstream transfer's ``object_ids``).
     """
 
@@ -136,29 +115,10 @@ class EightByEightRestoreObjectsOperator(ObjectCriteriaMixin, BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | str = 600.0,
         timeout: float = 26 * 3600,
-        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
-        region: str | list[str] | None = None,
-        all_regions: bool = False,
-        filter: str | None = None,
-        object_types: str | list[str] | None = None,
-        created_after: Any = None,
-        created_before: Any = None,
-        states: str | list[str] | None = None,
-        tags: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("states", ["ARCHIVED"])
         super().__init__(**kwargs)
-        self._init_criteria(
-            eightbyeight_conn_id=eightbyeight_conn_id,
-            region=region,
-            all_regions=all_regions,
-            filter=filter,
-            object_types=object_types,
-            created_after=created_after,
-            created_before=created_before,
-            states=states if states is not None else ["ARCHIVED"],
-            tags=tags,
-        )
         if isinstance(expiration_days, bool) or not 1 <= expiration_days <= 10:
             raise ValueError(f"expiration_days must be from 1 to 10, got {expiration_days!r}")
         self.object_ids = object_ids

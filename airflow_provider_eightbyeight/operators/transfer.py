@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
-from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
 from airflow_provider_eightbyeight.models import ObjectState, StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
-    ObjectCriteriaMixin,
+    EightByEightSearchBaseOperator,
     _names,
     _seconds,
     stash_for_resume,
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
+class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     """
     Copy 8x8 Cloud Storage objects (recordings, transcripts...) to local disk, S3, GCS or any other
     destination Airflow's ``ObjectStoragePath`` reaches.
@@ -102,15 +101,6 @@ class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
         self,
         *,
         destination: Any,
-        eightbyeight_conn_id: str = DEFAULT_CONN_ID,
-        region: str | list[str] | None = None,
-        all_regions: bool = False,
-        filter: str | None = None,
-        object_types: str | list[str] | None = None,
-        created_after: Any = None,
-        created_before: Any = None,
-        states: str | list[str] | None = None,
-        tags: Mapping[str, Any] | None = None,
         object_ids: list[str] | str | None = None,
         destination_conn_id: str | None = None,
         path_template: str = DEFAULT_PATH_TEMPLATE,
@@ -131,17 +121,6 @@ class EightByEightTransferOperator(ObjectCriteriaMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_criteria(
-            eightbyeight_conn_id=eightbyeight_conn_id,
-            region=region,
-            all_regions=all_regions,
-            filter=filter,
-            object_types=object_types,
-            created_after=created_after,
-            created_before=created_before,
-            states=states,
-            tags=tags,
-        )
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if on_archived not in ON_ARCHIVED:

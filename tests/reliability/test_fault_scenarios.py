@@ -78,7 +78,7 @@ def s3_destination(client, prefix: str) -> Destination:
 @pytest.fixture
 def fault_hook(make_hook):
     """A hook with a generous retry budget and a short timeout (so slow answers time out)."""
-    return make_hook(max_retries=10, timeout=1.0, **FAST_RETRY_EXTRAS)
+    return make_hook(max_retries=10, timeout=2.0, **FAST_RETRY_EXTRAS)
 
 
 # ---------------------------------------------------------------------------- one kind of fault at a time
@@ -138,8 +138,8 @@ def test_broken_bodies(fault_hook, emulator, tmp_path, kind, strategy):
 
 def test_answers_slower_than_the_timeout(fault_hook, emulator, tmp_path):
     expected = expected_ids(emulator)
-    emulator.add_fault(FaultRule(kind="latency", route="content", delay=1.6, times=6, probability=0.3))
-    emulator.add_fault(FaultRule(kind="latency", route="search", delay=1.6, times=1))
+    emulator.add_fault(FaultRule(kind="latency", route="content", delay=3.0, times=6, probability=0.3))
+    emulator.add_fault(FaultRule(kind="latency", route="search", delay=3.0, times=1))
     summary = transfer(fault_hook, (dest := local_destination(tmp_path)), "objects")
     verify(emulator, dest, summary, expected)
     account_faults(emulator, summary, retry_kinds=RETRY_KINDS)
@@ -199,7 +199,7 @@ def mixed_rules(seed: int, strategy: str) -> list[FaultRule]:
             times=rng.randint(5, 15),
             after_bytes=rng.randint(0, 4000),
         ),
-        FaultRule(kind="latency", route=body_route, delay=1.5, probability=0.02, times=rng.randint(1, 3)),
+        FaultRule(kind="latency", route=body_route, delay=3.0, probability=0.02, times=rng.randint(1, 3)),
         FaultRule(kind="status", route="token", status=503, times=rng.randint(0, 2)),
     ]
     if strategy == "bulk":
