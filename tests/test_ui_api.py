@@ -1,0 +1,56 @@
+"""What the Airflow 3 UI uses, through Airflow's own API app: the connection form and the Test button."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db):
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def test_connection_form_is_labelled(api):
+    response = api.get("/ui/connections/hook_meta")
+    assert response.status_code == 200
+    [meta] = [m for m in response.json() if m["connection_type"] == "eightbyeight"]
+    assert meta["hook_name"] == "8x8 Cloud Storage"
+    standard = meta["standard_fields"]
+    assert standard["login"]["title"] == "API key" and standard["password"]["title"] == "Secret"
+    assert standard["host"]["hidden"] and standard["port"]["hidden"] and standard["url_schema"]["hidden"]
+    extras = meta["extra_fields"]
+    for name, title in {
+        "region": "Region",
+        "api_base_url": "API base URL",
+        "token_url": "Token URL",
+        "api_version": "API version",
+        "timeout": "Timeout (seconds)",
+        "max_retries": "Max retries",
+        "allow_insecure": "Allow insecure HTTP",
+    }.items():
+        assert extras[name]["schema"]["title"] == title and extras[name]["description"]
+
+
+@pytest.mark.parametrize(
+    ("secret_suffix", "status", "message"),
+    [("", True, "Authenticated; regions: us-east"), ("-wrong", False, "rejected the API key and secret")],
+)
+def test_test_button(api, emulator, secret_suffix, status, message):
+    body = {
+        "connection_id": "ui_test",
+        "conn_type": "eightbyeight",
+        "login": emulator.key,
+        "password": emulator.secret + secret_suffix,
+        "extra": json.dumps({"api_base_url": emulator.base_url}),
+    }
+    response = api.post("/api/v2/connections/test", json=body)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["status"] is status and message in result["message"]
+    assert emulator.secret not in response.text
