@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick lint bench emulator clean
+.PHONY: demo test test-quick lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -32,6 +32,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests
 	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests
 	$(BIN)/mypy
+
+## bench: the performance benchmark (ceiling, plain client, ours); see benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+## bench-quick: a small smoke run of the benchmark (under two minutes).
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick
 
 ## emulator: run the emulator in the foreground (Ctrl-C to stop).
 emulator: $(STAMP)

@@ -219,7 +219,7 @@ class EightByEightHook(BaseHook):
 
     # ------------------------------------------------------------------ token
 
-    @property
+    @cached_property
     def _cache_key(self) -> tuple[str, str, str]:
         s = self.settings
         return cache_key(s.token_url, s.api_key, s.secret)
