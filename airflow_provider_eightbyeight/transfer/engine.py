@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_eightbyeight.errors import (
     AuthenticationError,
@@ -52,6 +52,7 @@ from airflow_provider_eightbyeight.transfer.paths import (
     validate_template,
 )
 
+_R = TypeVar("_R")
 STRATEGIES = ("objects", "bulk", "auto")
 ON_ARCHIVED = ("skip", "fail", "restore")
 #: "auto" picks bulk zips for at least this many objects of at most this average size.
@@ -220,6 +221,8 @@ class TransferEngine:
         self.log = log or logging.getLogger(__name__)
         self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
         self._index: dict[str, ManifestRecord] | None = None
+        self._folders: dict[str, dict[str, int]] = {}
+        self._folders_lock = threading.Lock()
 
     # ------------------------------------------------------------------ planning
 
@@ -307,13 +310,11 @@ class TransferEngine:
         progress = _Progress(self.log, len(planned), total_bytes, self.options.progress_interval)
         return list(self._map(planned, lambda p: self.copy_one(p, progress)))
 
-    def _map(
-        self, items: list[PlannedObject], work: Callable[[PlannedObject], ManifestRecord]
-    ) -> Iterator[ManifestRecord]:
+    def _map(self, items: list[PlannedObject], work: Callable[[PlannedObject], _R]) -> Iterator[_R]:
         """Run ``work`` over items with at most 2 x max_workers in flight; stop early on a fatal error."""
         limit = self.options.max_workers * 2
         with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy") as pool:
-            pending: set[Future[ManifestRecord]] = set()
+            pending: set[Future[_R]] = set()
             iterator = iter(items)
             fatal: BaseException | None = None
             while True:
@@ -374,10 +375,20 @@ class TransferEngine:
             self._index = verified_copies(self.root)
         return self._index
 
+    def _existing_size(self, path: Any) -> int | None:
+        """Size of a destination file, from one listing per folder (not one request per file)."""
+        folder = path.parent
+        key = str(folder)
+        with self._folders_lock:
+            sizes = self._folders.get(key)
+            if sizes is None:
+                sizes = self._folders[key] = storage.folder_sizes(folder)
+        return sizes.get(path.name)
+
     def existing_copy(self, planned: PlannedObject) -> ManifestRecord | None:
         """A SKIPPED record if the destination already holds this object with the same size and MD5."""
         obj = planned.obj
-        size = storage.existing_size(planned.target)
+        size = self._existing_size(planned.target)
         if size is None or (obj.size is not None and size != obj.size):
             return None
         recorded = self.index.get(obj.id)
@@ -392,13 +403,15 @@ class TransferEngine:
             return None
         if not obj.md5 and (recorded is None or recorded.md5 != md5):
             return None  # 8x8 gives no plain MD5 and no earlier verified copy says this is the same file
-        if self.options.write_metadata and storage.existing_size(planned.sidecar) is None:
+        if self.options.write_metadata and self._existing_size(planned.sidecar) is None:
             self._write_sidecar(planned, self._record(planned, Status.SKIPPED, size, md5, bool(obj.md5), 0))
         return self._record(
             planned, Status.SKIPPED, size, md5, verified=bool(obj.md5), attempts=0, reason="already present"
         )
 
     def _sidecar_md5(self, planned: PlannedObject) -> str | None:
+        if self._existing_size(planned.sidecar) is None:
+            return None
         text = storage.read_text(planned.sidecar)
         if not text:
             return None
@@ -655,26 +668,53 @@ class TransferEngine:
                         len(extra),
                         ", ".join(repr(e) for e in extra[:10]),
                     )
+                usable: dict[str, zipfile.ZipInfo] = {}
                 for item in batch:
                     infos = entries.get(item.obj.name or item.obj.id, [])
-                    if len(infos) != 1:
-                        if len(infos) > 1:
-                            self.log.warning(
-                                "Bulk zip has %d entries named %r; downloading it alone.",
-                                len(infos),
-                                item.obj.name,
-                            )
-                        fallback.append(item)
+                    if len(infos) == 1:
+                        usable[item.obj.id] = infos[0]
                         continue
-                    try:
-                        records.append(self._copy_entry(archive, infos[0], item))
-                    except (IntegrityError, zipfile.BadZipFile, OSError) as err:
-                        self.log.warning("Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err)
-                        fallback.append(item)
+                    if len(infos) > 1:
+                        self.log.warning(
+                            "Bulk zip has %d entries named %r; downloading it alone.", len(infos), item.obj.name
+                        )
+                    fallback.append(item)
+            records, unusable = self._extract(zip_path, [p for p in batch if p.obj.id in usable], usable)
+            fallback.extend(unusable)
         if fallback:
             self.log.info("Downloading %d object(s) one by one (not in a usable zip).", len(fallback))
             records.extend(self._map(fallback, self.copy_one))
         return records
+
+    def _extract(
+        self, zip_path: Path, items: list[PlannedObject], infos: dict[str, zipfile.ZipInfo]
+    ) -> tuple[list[ManifestRecord], list[PlannedObject]]:
+        """Copy entries with the worker pool, each thread reading through its own handle on the zip."""
+        local = threading.local()
+        opened: list[zipfile.ZipFile] = []
+        unusable: list[PlannedObject] = []
+        lock = threading.Lock()
+
+        def extract(item: PlannedObject) -> ManifestRecord | None:
+            archive = getattr(local, "archive", None)
+            if archive is None:
+                archive = local.archive = zipfile.ZipFile(zip_path)
+                with lock:
+                    opened.append(archive)
+            try:
+                return self._copy_entry(archive, infos[item.obj.id], item)
+            except (IntegrityError, zipfile.BadZipFile, OSError) as err:
+                self.log.warning("Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err)
+                with lock:
+                    unusable.append(item)
+                return None
+
+        try:
+            records = [r for r in self._map(items, extract) if r is not None]
+        finally:
+            for archive in opened:
+                archive.close()
+        return records, unusable
 
     def _copy_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject) -> ManifestRecord:
         import hashlib
@@ -740,9 +780,14 @@ class TransferEngine:
         if single:
             self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
             records.extend(self._map(single, self.copy_one))
-        for region, items in by_region.items():
-            for batch in self.bulk_batches(items, limit):
-                records.extend(self._run_one_job(batch, region, poll_interval, timeout))
+        # Start every job first, so 8x8 prepares them all at once, then collect them one by one.
+        started_jobs = [
+            (batch, region, self._start_job(batch, region))
+            for region, items in by_region.items()
+            for batch in self.bulk_batches(items, limit)
+        ]
+        for batch, region, job in started_jobs:
+            records.extend(self._finish_job(job, batch, region, poll_interval, timeout))
         return self.finish(
             records,
             delete_after_transfer=delete_after_transfer,
@@ -752,17 +797,31 @@ class TransferEngine:
             retries_before=retries_before,
         )
 
-    def _run_one_job(
-        self, batch: list[PlannedObject], region: str | None, poll_interval: float, timeout: float
-    ) -> list[ManifestRecord]:
+    def _start_job(self, batch: list[PlannedObject], region: str | None) -> BulkJob | None:
+        """Start one bulk job; ``None`` if 8x8 refused it (its objects then come one by one)."""
         try:
-            job = self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
+            return self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
+        except FATAL_ERRORS:
+            raise
+        except EightByEightError as err:
+            self.log.warning(
+                "Bulk job for %d object(s) not started (%s); downloading them one by one.", len(batch), err
+            )
+            return None
+
+    def _finish_job(
+        self, job: BulkJob | None, batch: list[PlannedObject], region: str | None, poll_interval: float, timeout: float
+    ) -> list[ManifestRecord]:
+        """Wait for a started job and copy what it delivered; everything else one by one."""
+        if job is None:
+            return self.copy_from_zip(None, None, batch)
+        try:
             job = self.hook.wait_for_bulk_job(job.zip_name, region=region, poll_interval=poll_interval, timeout=timeout)
         except FATAL_ERRORS:
             raise
         except EightByEightError as err:
-            self.log.warning("Bulk job for %d object(s) failed (%s); downloading them one by one.", len(batch), err)
-            return self.copy_from_zip(None, None, batch)
+            self.log.warning("Bulk job %s failed (%s); downloading its objects one by one.", job.zip_name, err)
+            return self.copy_from_zip(job, None, batch)
         return self.copy_finished_job(job, region, batch)
 
     def copy_finished_job(self, job: BulkJob, region: str | None, batch: list[PlannedObject]) -> list[ManifestRecord]:

@@ -112,17 +112,23 @@ def write_bytes_atomically(path: Any, data: bytes) -> None:
         handle.write(data)
 
 
-def existing_size(path: Any) -> int | None:
-    """The size of ``path`` if it exists as a file, else ``None``."""
+def folder_sizes(folder: Any) -> dict[str, int]:
+    """
+    Sizes of the files directly in ``folder`` by name: one ``scandir`` on local disk, one listing on an
+    object store (instead of a request per file). An absent folder gives an empty dict.
+    """
     try:
-        if is_local(path):
-            stat = local_path(path).stat()
-            return stat.st_size if local_path(path).is_file() else None
-        if not path.exists() or not path.is_file():
-            return None
-        return int(path.stat().st_size)
+        if is_local(folder):
+            with os.scandir(local_path(folder)) as entries:
+                return {e.name: e.stat().st_size for e in entries if e.is_file(follow_symlinks=False)}
+        listed = folder.fs.ls(folder.path, detail=True, refresh=True)
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        return {}
+    sizes = {}
+    for entry in listed:
+        if entry.get("type") == "file":
+            sizes[str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]] = int(entry.get("size") or 0)
+    return sizes
 
 
 def md5_of(path: Any, chunk_size: int = 1024 * 1024) -> str:
