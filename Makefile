@@ -29,8 +29,8 @@ test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not reliability"
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests
-	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests
+	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks
+	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks
 	$(BIN)/mypy
 
 ## bench: the performance benchmark (ceiling, plain client, ours); see benchmarks/README.md.
