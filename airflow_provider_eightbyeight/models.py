@@ -180,7 +180,7 @@ class DownloadResult:
 
     object_id: str
     size: int
-    md5: str
+    md5: str | None
     verified: bool
     attempts: int = 1
 

@@ -659,3 +659,22 @@ def test_older_response_shapes_and_page_numbers(make_hook, emulator, shape, mode
     ids = [o.id for o in hook.iter_objects(page_size=7)]
     assert len(ids) == len(set(ids)) == len(available(emulator))
     assert emulator.stats()["requests"]["search"] == math.ceil(len(ids) / 7)
+
+
+def test_discovery_through_a_region_the_service_lacks_falls_back_without_recursion(make_hook):
+    from airflow_provider_eightbyeight.testing import EightByEightEmulator
+
+    only_us_east = EmulatorConfig(seed=2, objects_per_region=3, regions=("us-east",))
+    with EightByEightEmulator(only_us_east) as emu:
+        hook = make_hook("narrow", key=emu.key, secret=emu.secret, api_base_url=emu.base_url)
+        assert hook.get_regions() == ["us-east"]  # us-west answered 404, us-east answered
+        assert emu.stats()["requests"]["regions"] == 2
+        assert len(hook.list_objects()) == len(emu.objects("us-east", states="AVAILABLE"))
+    nowhere = EmulatorConfig(seed=2, objects_per_region=1, regions=("ca",), accounts=(Account(regions=("ca",)),))
+    with EightByEightEmulator(nowhere) as emu:
+        emu.add_fault(FaultRule(kind="status", route="regions", status=404))
+        hook = make_hook("nowhere", key=emu.key, secret=emu.secret, api_base_url=emu.base_url)
+        with pytest.raises(RegionError, match=r"Could not discover .* us-west, us-east, uk, ap, ca.*region extra"):
+            hook.get_regions()
+        with pytest.raises(NotFoundError):  # a 404 elsewhere while discovery fails: no recursion either
+            hook.get_object("x", region="ca")

@@ -60,6 +60,8 @@ from airflow_provider_eightbyeight.models import BulkJob, DownloadResult, Object
 
 #: Region used to ask for the account's regions when none is configured (the API's documented default).
 DEFAULT_DISCOVERY_REGION = "us-west"
+#: Every documented storage region; discovery falls back through them if a region's /regions answers 404.
+DOCUMENTED_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
 #: Largest page 8x8 serves.
 MAX_PAGE_SIZE = 100
 #: Bulk downloads are capped at 2 GB per job.
@@ -513,7 +515,7 @@ class EightByEightHook(BaseHook):
                 "a key allowed to edit objects; check it in 8x8 Admin Console > API Keys",
             )
         if status == 404:
-            if self._is_unknown_region(region):
+            if self._is_unknown_region(region, path):
                 return RegionError(
                     f"Region {region!r} is not one of this account's regions "
                     f"({', '.join(self._regions or []) or 'none'})",
@@ -558,10 +560,10 @@ class EightByEightHook(BaseHook):
             hint="8x8 may be having trouble; retry later, and contact 8x8 support if it persists",
         )
 
-    def _is_unknown_region(self, region: str) -> bool:
+    def _is_unknown_region(self, region: str, path: str) -> bool:
         """After a 404: is it the region, rather than the id, that 8x8 does not know?"""
-        if not region:
-            return False
+        if not region or path.rstrip("/").endswith("/regions"):
+            return False  # a failed discovery call cannot be explained by discovering (no recursion)
         try:
             regions = self.get_regions()
         except EightByEightError:
@@ -580,8 +582,20 @@ class EightByEightHook(BaseHook):
             if self._regions is not None and not refresh:
                 return list(self._regions)
         s = self.settings
-        via = s.region or s.discovery_region or DEFAULT_DISCOVERY_REGION
-        body = self._request_json("GET", via, "regions")
+        first = s.region or s.discovery_region or DEFAULT_DISCOVERY_REGION
+        candidates = list(dict.fromkeys([first, *DOCUMENTED_REGIONS]))
+        body: Any = None
+        for via in candidates:  # /regions answers through any region the service knows
+            try:
+                body = self._request_json("GET", via, "regions")
+                break
+            except NotFoundError:
+                self.log.info("Region discovery through %r answered 404; trying the next region.", via)
+        else:
+            raise RegionError(
+                f"Could not discover this account's regions: /regions answered 404 through {', '.join(candidates)}",
+                hint="Set the connection's region extra (or region=) to the account's region",
+            )
         if isinstance(body, dict):  # tolerate {"regions": [...]} wrappers
             body = body.get("regions") or body.get("content")
         if not isinstance(body, list) or not all(isinstance(r, str) for r in body):
@@ -1129,8 +1143,8 @@ class EightByEightHook(BaseHook):
         """
         Stream a finished bulk job's zip to a path or binary file object (atomically for paths).
 
-        :return: size and MD5 of the zip (the zip itself has no checksum to verify against; verify
-            the entries against each object's checksum).
+        :return: the zip's size (``md5`` is ``None``: 8x8 gives no checksum for the zip, so hashing it would
+            check nothing; verify the entries against each object's checksum instead).
         """
         zip_name = _check_id(zip_name, "zip name")
         name = self.resolve_region(region)
@@ -1141,7 +1155,6 @@ class EightByEightHook(BaseHook):
         attempts = 0
         while True:
             attempts += 1
-            digest = hashlib.md5(usedforsecurity=False)
             size = 0
             try:
                 with sink() as out:
@@ -1157,11 +1170,10 @@ class EightByEightHook(BaseHook):
                                 hint="Wait until its status is DONE (wait_for_bulk_job)",
                             )
                         for chunk in resp.iter_content(chunk_size):
-                            digest.update(chunk)
                             out.write(chunk)
                             size += len(chunk)
                 self.stats.add(bytes_downloaded=size)
-                return DownloadResult(zip_name, size, digest.hexdigest(), verified=False, attempts=attempts)
+                return DownloadResult(zip_name, size, None, verified=False, attempts=attempts)
             except _TRANSIENT_BODY_ERRORS as err:
                 if self._wait_for_retry(budget, "GET", url_path, f"{type(err).__name__} mid-body"):
                     continue

@@ -7,6 +7,7 @@ can remove the ones a killed process left behind without touching those of a run
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -21,23 +22,38 @@ _HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
 _PART = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{12}\.part$")
 
 
+_RUN = uuid.uuid4().hex[:6]
+_COUNTER = itertools.count()
+_MADE: set[Path] = set()
+
+
 def temp_name(target: Path) -> Path:
     """The hidden temporary path for ``target``, in the same folder (so the rename is atomic)."""
-    return target.with_name(f".{target.name[:160]}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+    unique = f"{_RUN}{next(_COUNTER):06x}"[-12:].rjust(12, "0")
+    return target.with_name(f".{target.name[:160]}.{_HOST}-{os.getpid()}-{unique}{PART_SUFFIX}")
 
 
 @contextmanager
 def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
     """Write ``target`` through a temporary file; renamed on a clean exit, removed on an exception."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = target.parent
+    if folder not in _MADE:
+        folder.mkdir(parents=True, exist_ok=True)
+        _MADE.add(folder)
     temp = temp_name(target)
     try:
         with open(temp, "wb") as handle:
             yield handle
-        os.replace(temp, target)
-    finally:
+    except BaseException:
         with suppress(FileNotFoundError):
             temp.unlink()
+        raise
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            temp.unlink()
+        raise
 
 
 def _alive(pid: int) -> bool:

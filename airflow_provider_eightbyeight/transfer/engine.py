@@ -223,6 +223,7 @@ class TransferEngine:
         self._index: dict[str, ManifestRecord] | None = None
         self._folders: dict[str, dict[str, int]] = {}
         self._folders_lock = threading.Lock()
+        self._folder_locks: dict[str, threading.Lock] = {}
 
     # ------------------------------------------------------------------ planning
 
@@ -379,10 +380,14 @@ class TransferEngine:
         """Size of a destination file, from one listing per folder (not one request per file)."""
         folder = path.parent
         key = str(folder)
-        with self._folders_lock:
-            sizes = self._folders.get(key)
-            if sizes is None:
-                sizes = self._folders[key] = storage.folder_sizes(folder)
+        sizes = self._folders.get(key)
+        if sizes is None:
+            with self._folders_lock:
+                lock = self._folder_locks.setdefault(key, threading.Lock())
+            with lock:  # one listing per folder; other folders are listed in parallel
+                sizes = self._folders.get(key)
+                if sizes is None:
+                    sizes = self._folders[key] = storage.folder_sizes(folder)
         return sizes.get(path.name)
 
     def existing_copy(self, planned: PlannedObject) -> ManifestRecord | None:
