@@ -287,3 +287,10 @@ def test_default_args_reach_the_shared_search_arguments():
     assert (listing.eightbyeight_conn_id, listing.region) == ("other", "uk")
     assert (copy.eightbyeight_conn_id, copy.region) == ("other", "uk")
     assert set(EightByEightTransferOperator.template_fields) >= {"eightbyeight_conn_id", "created_after", "tags"}
+
+
+def test_archived_objects_are_still_searched_when_a_value_merely_mentions_objectstate():
+    op = EightByEightListObjectsOperator(task_id="x", filter='queueName=="objectState"')
+    assert op.object_filter(extra_states=("ARCHIVED",)).states == ("AVAILABLE", "ARCHIVED")
+    explicit = EightByEightListObjectsOperator(task_id="y", filter="objectState==REVOKED")
+    assert explicit.object_filter(extra_states=("ARCHIVED",)).states == ()  # the filter already chose states

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_eightbyeight.connection_form import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import ConfigurationError
-from airflow_provider_eightbyeight.filters import ObjectFilter
+from airflow_provider_eightbyeight.filters import ObjectFilter, mentions_state
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
 
 #: ``region=`` values that mean every region of the account.
@@ -107,7 +107,7 @@ class ObjectCriteriaMixin:
         states = _names(self.states, "states")
         if states and extra_states:
             states = list(dict.fromkeys([*states, *extra_states]))
-        elif extra_states and not (self.filter and "objectState" in self.filter):
+        elif extra_states and not mentions_state(self.filter):
             states = list(dict.fromkeys(["AVAILABLE", *extra_states]))
         try:
             return ObjectFilter(
