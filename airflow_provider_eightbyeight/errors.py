@@ -130,7 +130,19 @@ class IntegrityError(EightByEightError):
 
 
 class ObjectNotAvailableError(EightByEightError):
-    """The object exists but is not AVAILABLE (archived, revoked, pending...), so it cannot be downloaded."""
+    """
+    The object exists but is not AVAILABLE (archived, revoked, pending...), so it cannot be downloaded.
+
+    :param state: Optional. The object's current state at 8x8, when known (e.g. ``"PENDING"``).
+    """
+
+    def __init__(self, message: str, *, state: str | None = None, **kwargs: Any) -> None:
+        self.state = state
+        super().__init__(message, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, (cls, message, kwargs) = super().__reduce__()
+        return rebuild, (cls, message, {**kwargs, "state": self.state})
 
 
 class BulkJobError(EightByEightError):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
-from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
-from airflow_provider_eightbyeight.models import ObjectState, StoredObject
+from airflow_provider_eightbyeight.errors import ConfigurationError
+from airflow_provider_eightbyeight.models import StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
     EightByEightSearchBaseOperator,
@@ -22,19 +21,19 @@ from airflow_provider_eightbyeight.operators._criteria import (
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.engine import (
     ON_ARCHIVED,
+    ON_NOT_READY,
     STRATEGIES,
-    PlannedObject,
     TransferEngine,
     TransferOptions,
     TransferSummary,
     raise_for_failures,
 )
-from airflow_provider_eightbyeight.transfer.manifest import ManifestRecord, Status
 from airflow_provider_eightbyeight.transfer.paths import DEFAULT_PATH_TEMPLATE, PathTemplateError
-from airflow_provider_eightbyeight.triggers.eightbyeight import (
-    EightByEightBulkJobTrigger,
-    EightByEightRestoreTrigger,
-)
+from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, TransferRun
+
+#: States searched besides AVAILABLE (when ``states`` is not given): everything that may still be copied.
+SEARCHED_STATES = ("ARCHIVED", "PENDING", "FAILED")
+_RUN_STATE = "transfer_run"
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -83,6 +82,11 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     :param restore_expiration_days: Days (1..10) restored copies are kept by 8x8.
     :param restore_poll_interval: Seconds between checks of restoring objects.
     :param restore_timeout: Seconds to wait for restores (8x8 takes up to ~24 h).
+    :param on_not_ready: Objects that are PENDING (still processing, or restoring) or in another state that
+        is neither AVAILABLE nor ARCHIVED: ``"wait"`` until they are AVAILABLE (deferrable), then fail the
+        task naming those still not ready; or ``"report"`` them in the manifest and summary only.
+    :param not_ready_poll_interval: Seconds between checks of objects that are not ready.
+    :param not_ready_timeout: Seconds to wait for objects that are not ready (when no restore is waited for).
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +97,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         "path_template",
         "poll_interval",
         "restore_poll_interval",
+        "not_ready_poll_interval",
     )
     template_fields_renderers = {"tags": "json", "object_ids": "json"}
     ui_color = "#d7ecff"
@@ -118,6 +123,9 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         restore_expiration_days: int = 7,
         restore_poll_interval: float | str = 600.0,
         restore_timeout: float = 26 * 3600,
+        on_not_ready: str = "wait",
+        not_ready_poll_interval: float | str = 60.0,
+        not_ready_timeout: float = 6 * 3600,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -125,6 +133,8 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if on_archived not in ON_ARCHIVED:
             raise ValueError(f"on_archived must be one of {', '.join(ON_ARCHIVED)}, got {on_archived!r}")
+        if on_not_ready not in ON_NOT_READY:
+            raise ValueError(f"on_not_ready must be one of {', '.join(ON_NOT_READY)}, got {on_not_ready!r}")
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= 64:
             raise ValueError(f"max_workers must be a whole number from 1 to 64, got {max_workers!r}")
         if not 1 <= restore_expiration_days <= 10:
@@ -147,7 +157,11 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         self.restore_expiration_days = restore_expiration_days
         self.restore_poll_interval = restore_poll_interval
         self.restore_timeout = restore_timeout
+        self.on_not_ready = on_not_ready
+        self.not_ready_poll_interval = not_ready_poll_interval
+        self.not_ready_timeout = not_ready_timeout
         self._summary: TransferSummary | None = None
+        self._run: TransferRun | None = None
         self._regions_read: list[str] = []
 
     # ------------------------------------------------------------------ set-up
@@ -159,6 +173,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
                 max_workers=self.max_workers,
                 overwrite=self.overwrite,
                 write_metadata=self.write_metadata,
+                prove_skips=self.delete_after_transfer,
             )
         except PathTemplateError as err:
             raise ConfigurationError(str(err)) from None
@@ -182,6 +197,21 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
             log=self.log,
         )
 
+    def _policy(self) -> RunPolicy:
+        return RunPolicy(
+            strategy=self.strategy,
+            on_archived=self.on_archived,
+            on_not_ready=self.on_not_ready,
+            delete_after_transfer=self.delete_after_transfer,
+            restore_expiration_days=self.restore_expiration_days,
+            poll_interval=_seconds(self.poll_interval, "poll_interval"),
+            bulk_timeout=self.bulk_timeout,
+            restore_poll_interval=_seconds(self.restore_poll_interval, "restore_poll_interval"),
+            restore_timeout=self.restore_timeout,
+            not_ready_poll_interval=_seconds(self.not_ready_poll_interval, "not_ready_poll_interval"),
+            not_ready_timeout=self.not_ready_timeout,
+        )
+
     def _explicit_ids(self) -> list[str] | None:
         if self.object_ids is None or self.object_ids == "":
             return None
@@ -199,76 +229,51 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
             region = regions["region"][0] if regions["region"] else None
             objects, missing = engine.resolve_ids(ids, region=region)
             return objects, missing
-        extra = ("ARCHIVED",) if not self.states else ()
+        # Every state that may still become copyable, so nothing the search could see is left out silently.
+        extra = SEARCHED_STATES if not self.states else ()
         objects = list(
             self.hook.iter_objects(
                 self.object_filter(extra_states=extra), max_objects=self.max_objects, **self.search_regions()
             )
         )
-        self.log.info("Found %d matching object(s).", len(objects))
         return objects, {}
-
-    def _split_archived(
-        self, engine: TransferEngine, objects: list[StoredObject], *, after_restore: bool
-    ) -> tuple[list[StoredObject], list[ManifestRecord], list[StoredObject]]:
-        """(objects to copy, records of objects not copied, archived objects to restore)."""
-        copy: list[StoredObject] = []
-        records: list[ManifestRecord] = []
-        to_restore: list[StoredObject] = []
-        for obj in objects:
-            if obj.state == ObjectState.ARCHIVED.value:
-                if after_restore:
-                    records.append(engine.not_copied_record(obj, Status.FAILED, "still ARCHIVED after restore wait"))
-                elif self.on_archived == "restore":
-                    to_restore.append(obj)
-                elif self.on_archived == "fail":
-                    records.append(
-                        engine.not_copied_record(obj, Status.FAILED, "object is ARCHIVED (on_archived='fail')")
-                    )
-                else:
-                    records.append(
-                        engine.not_copied_record(obj, Status.ARCHIVED, "object is ARCHIVED (on_archived='skip')")
-                    )
-            elif obj.is_available:
-                copy.append(obj)
-            else:
-                records.append(engine.not_copied_record(obj, Status.FAILED, f"object is {obj.state}, not AVAILABLE"))
-        return copy, records, to_restore
 
     # ------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return self._transfer(context, after_restore=False)
-
-    def _transfer(self, context: Context, *, after_restore: bool) -> dict[str, Any]:
+        policy = self._policy()
         engine = self._engine(context)
         objects, missing = self._source(engine)
-        copy, records, to_restore = self._split_archived(engine, objects, after_restore=after_restore)
-        if to_restore:
-            self._restore(to_restore)
-            self._wait_for_restore(to_restore)  # defers, or waits here
-            return self._transfer(context, after_restore=True)
-        self._regions_read = sorted({o.region for o in objects if o.region})
-        strategy = engine.choose_strategy(self.strategy, copy)
-        if strategy == "bulk":
+        run = TransferRun(engine, policy)
+        return self._drive(context, run, run.start(objects, missing))
+
+    def execute_resume(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger of a pause fired: continue the same run where it stopped."""
+        run = TransferRun.from_state(
+            self._engine(context), self._policy(), unstash_after_resume(context, _RUN_STATE, None)
+        )
+        return self._drive(context, run, run.resume(event))
+
+    def _drive(self, context: Context, run: TransferRun, outcome: Pause | TransferSummary) -> dict[str, Any]:
+        """Wait at each pause of the run (deferring when deferrable), then complete."""
+        self._run = run
+        while isinstance(outcome, Pause):
             if self.deferrable:
-                return self._start_bulk_deferred(context, engine, copy, records, missing)
-            summary = engine.run_bulk(
-                copy,
-                delete_after_transfer=self.delete_after_transfer,
-                preset_failures=missing,
-                extra_records=records,
-                poll_interval=_seconds(self.poll_interval, "poll_interval"),
-                timeout=self.bulk_timeout,
-            )
-        else:
-            summary = engine.run(
-                copy,
-                delete_after_transfer=self.delete_after_transfer,
-                preset_failures=missing,
-                extra_records=records,
-            )
-        return self._complete(context, summary)
+                stash_for_resume(context, _RUN_STATE, run.state())
+                self.log.info("Deferring until %s are done.", outcome.what)
+                self.defer(
+                    trigger=outcome.trigger,
+                    method_name="execute_resume",
+                    timeout=timedelta(seconds=outcome.timeout),
+                )
+            outcome = run.resume(run.wait_here(outcome))
+        self._regions_read = sorted(run.regions)
+        return self._complete(context, outcome)
+
+    def on_kill(self) -> None:
+        """Cancel the bulk jobs of a run that is being killed."""
+        if self._run is not None:
+            self._run.cancel()
 
     def _complete(self, context: Context, summary: TransferSummary) -> dict[str, Any]:
         self._summary = summary
@@ -277,131 +282,22 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         if self.fail_on_error:
             raise_for_failures(summary)
         elif summary.failures:
-            self.log.warning("%d object(s) failed; fail_on_error=False, so the task succeeds.", summary.failed)
+            self.log.warning(
+                "%d object(s) were not copied; fail_on_error=False, so the task succeeds.", len(summary.failures)
+            )
         return result
 
     def _annotate_outlets(self, context: Context, result: dict[str, Any]) -> None:
         events = context.get("outlet_events")
         if events is None or not self.outlets:
             return
-        extra = {k: result[k] for k in ("copied", "skipped", "failed", "bytes_copied", "manifest", "destination")}
+        keys = ("copied", "restored", "skipped", "not_ready", "failed", "bytes_copied", "manifest", "destination")
+        extra = {k: result[k] for k in keys}
         for outlet in self.outlets:
             try:
                 events[outlet].extra = extra
             except Exception as err:  # not an asset outlet
                 self.log.debug("Outlet %r takes no event extra: %s", outlet, err)
-
-    # ------------------------------------------------------------------ restores
-
-    def _restore(self, objects: list[StoredObject]) -> None:
-        self.log.info("Restoring %d archived object(s) for %d day(s).", len(objects), self.restore_expiration_days)
-        for obj in objects:
-            self.hook.restore_object(obj.id, self.restore_expiration_days, region=obj.region)
-
-    def _wait_for_restore(self, objects: list[StoredObject]) -> None:
-        refs = [{"id": o.id, "region": o.region} for o in objects]
-        if self.deferrable:
-            self.defer(
-                trigger=EightByEightRestoreTrigger(
-                    eightbyeight_conn_id=self.eightbyeight_conn_id,
-                    objects=refs,
-                    poll_interval=_seconds(self.restore_poll_interval, "restore_poll_interval"),
-                    timeout_at=time.time() + self.restore_timeout,
-                ),
-                method_name="execute_after_restore",
-                timeout=timedelta(seconds=self.restore_timeout + 3600),
-            )
-        deadline = time.monotonic() + self.restore_timeout
-        trigger = EightByEightRestoreTrigger(eightbyeight_conn_id=self.eightbyeight_conn_id, objects=refs)
-        while trigger.pending(self.hook) and time.monotonic() < deadline:
-            time.sleep(_seconds(self.restore_poll_interval, "restore_poll_interval"))
-
-    def execute_after_restore(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the restore trigger fired: copy everything that is available now."""
-        if event.get("status") == "error":
-            raise EightByEightError(f"Waiting for restores failed: {event.get('message')}")
-        if event.get("status") == "timeout":
-            self.log.warning("Restores not finished in time: %s", event.get("message"))
-        return self._transfer(context, after_restore=True)
-
-    # ------------------------------------------------------------------ deferred bulk
-
-    def _start_bulk_deferred(
-        self,
-        context: Context,
-        engine: TransferEngine,
-        objects: list[StoredObject],
-        records: list[ManifestRecord],
-        missing: dict[str, str],
-    ) -> dict[str, Any]:
-        from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
-
-        started = time.monotonic()
-        planned = engine.plan(objects)
-        todo, done = engine.pending_for_bulk(planned)
-        if not todo:
-            summary = engine.finish(
-                done + records + _failures(engine, missing),
-                delete_after_transfer=self.delete_after_transfer,
-                strategy="bulk",
-                started=started,
-            )
-            return self._complete(context, summary)
-        batches = []
-        single = engine.too_big_for_bulk(todo, BULK_LIMIT_BYTES)
-        if single:  # over the per-job limit: copied now, one request each (the rest waits for its zips)
-            done.extend(engine._map(single, engine.copy_one))
-            todo = [p for p in todo if p not in single]
-        by_region: dict[str | None, list[PlannedObject]] = {}
-        for item in todo:
-            by_region.setdefault(item.obj.region, []).append(item)
-        for region, items in by_region.items():
-            for batch in engine.bulk_batches(items, BULK_LIMIT_BYTES):
-                job = self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
-                batches.append({"zip_name": job.zip_name, "region": region, "ids": [p.obj.id for p in batch]})
-        self.log.info("Started %d bulk job(s) for %d object(s); deferring until they finish.", len(batches), len(todo))
-        stash_for_resume(context, "bulk_batches", batches)
-        self.defer(
-            trigger=EightByEightBulkJobTrigger(
-                eightbyeight_conn_id=self.eightbyeight_conn_id,
-                jobs=[{"zip_name": b["zip_name"], "region": b["region"]} for b in batches],
-                poll_interval=_seconds(self.poll_interval, "poll_interval"),
-                timeout_at=time.time() + self.bulk_timeout,
-            ),
-            method_name="execute_after_bulk",
-            timeout=timedelta(seconds=self.bulk_timeout + 3600),
-        )
-        raise AssertionError("unreachable: defer() raises")  # pragma: no cover
-
-    def execute_after_bulk(
-        self, context: Context, event: dict[str, Any], batches: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        """Resume after the bulk jobs finished: copy every zip's entries, and the rest one by one."""
-        if event.get("status") == "error":
-            raise EightByEightError(f"Waiting for bulk jobs failed: {event.get('message')}")
-        started = time.monotonic()
-        batches = batches or unstash_after_resume(context, "bulk_batches", [])
-        engine = self._engine(context)
-        objects, missing = self._source(engine)
-        copy, records, _ = self._split_archived(engine, objects, after_restore=True)
-        self._regions_read = sorted({o.region for o in objects if o.region})
-        planned = engine.plan(copy)
-        todo, done = engine.pending_for_bulk(planned)
-        pending = {p.obj.id: p for p in todo}
-        results: list[ManifestRecord] = done + records + _failures(engine, missing)
-        for batch in batches or []:
-            items = [pending.pop(i) for i in batch["ids"] if i in pending]
-            if not items:
-                continue
-            job = self.hook.get_bulk_job(batch["zip_name"], region=batch["region"])
-            results.extend(engine.copy_finished_job(job, batch["region"], items))
-        if pending:
-            self.log.info("%d object(s) were not in any bulk job; copying them one by one.", len(pending))
-            results.extend(engine._map(list(pending.values()), engine.copy_one))
-        summary = engine.finish(
-            results, delete_after_transfer=self.delete_after_transfer, strategy="bulk", started=started
-        )
-        return self._complete(context, summary)
 
     # ------------------------------------------------------------------ lineage
 
@@ -423,7 +319,3 @@ def storage_host(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).netloc
-
-
-def _failures(engine: TransferEngine, missing: dict[str, str]) -> list[ManifestRecord]:
-    return [engine._failed_record(object_id, None, reason) for object_id, reason in missing.items()]

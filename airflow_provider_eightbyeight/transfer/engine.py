@@ -1,17 +1,24 @@
 """
-Copy 8x8 objects to a destination: plan, concurrent streaming copy, verification, manifest.
+Copy 8x8 objects to a destination: plan, concurrent streaming copy, verification, manifest, deletes.
+
+This module holds the mechanics of one copy (where an object goes, whether a verified copy is already
+there, the download or zip extraction, the record); :mod:`.run` owns a whole run (which objects, in which
+order, the waits for bulk jobs, restores and pending objects, the deletes and the manifest).
 
 Guarantees:
 
 - every copied object is verified (size, and MD5 when 8x8 gives a plain MD5) before it becomes visible
   under its final name (see :mod:`.storage`);
+- a destination path belongs to one object: a file that holds another object's copy (by an earlier
+  manifest or its sidecar) or bytes of unknown origin is never overwritten; the object is written beside
+  it with ``~<id>`` in its name, and the record says why;
 - a re-run skips objects already present with the same size and MD5 and copies the rest;
-- objects are deleted at 8x8 only when this run verified their copy;
-- every object ends up in the run's manifest as copied, skipped or failed, with the reason.
+- objects are deleted at 8x8 only when this run proved the destination holds their exact bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +26,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,19 +39,21 @@ from airflow_provider_eightbyeight.errors import (
     ConfigurationError,
     EightByEightError,
     IntegrityError,
+    ObjectNotAvailableError,
     PermissionDeniedError,
 )
-from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+from airflow_provider_eightbyeight.filters import all_of, any_of, comparison
+from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, EightByEightHook
 from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
-from airflow_provider_eightbyeight.models import BulkJob, StoredObject
+from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.manifest import (
+    PROOF,
     SIDECAR_SUFFIX,
+    CopyIndex,
+    Evidence,
     ManifestRecord,
     Status,
-    manifest_name,
-    verified_copies,
-    write_manifest,
 )
 from airflow_provider_eightbyeight.transfer.paths import (
     DEFAULT_PATH_TEMPLATE,
@@ -55,15 +65,40 @@ from airflow_provider_eightbyeight.transfer.paths import (
 _R = TypeVar("_R")
 STRATEGIES = ("objects", "bulk", "auto")
 ON_ARCHIVED = ("skip", "fail", "restore")
+ON_NOT_READY = ("wait", "fail", "report")
 #: "auto" picks bulk zips for at least this many objects of at most this average size.
 AUTO_BULK_MIN_OBJECTS = 50
 AUTO_BULK_MAX_AVERAGE_BYTES = 2 * 1024 * 1024
-#: Errors after which no other object can succeed either: stop at once.
+#: Errors that, when every attempt of a run fails with them, mean no other object can succeed either.
 FATAL_ERRORS = (AuthenticationError, PermissionDeniedError, ConfigurationError)
+#: A run stops early only after this many attempts in a row failed with one of :data:`FATAL_ERRORS`
+#: and nothing succeeded before them; the objects not attempted are recorded as failed.
+STOP_AFTER_SAME_FAILURES = 10
+#: How many alternative names (``~<id>``, ``~<id>-2``...) are tried for an object whose path is taken.
+MAX_PLACEMENTS = 5
+#: Every state, for reading objects back by id whatever happened to them.
+ALL_STATES = tuple(s.value for s in ObjectState)
+#: Ids per ``id=in=(...)`` search when objects are read back by id.
+IDS_PER_SEARCH = 100
+#: Failures that mean a bulk zip (or one entry of it) is unusable, so its objects are downloaded alone.
+ZIP_ERRORS = (
+    IntegrityError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,  # an unsupported compression method
+    RuntimeError,  # an encrypted entry
+    ValueError,
+    OSError,
+)
 
 
 class TransferError(EightByEightError):
     """Some objects could not be copied (listed in the message); everything else was."""
+
+
+class PathTakenError(EightByEightError):
+    """Another writer published a different file at an object's path while it was being copied."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,8 @@ class TransferOptions:
     :param block_size: upload part size for object stores.
     :param chunk_size: bytes per read from 8x8.
     :param progress_interval: seconds between progress lines in the log.
+    :param prove_skips: read back and hash every copy found at the destination instead of trusting
+        earlier manifests or sidecars (set by runs that delete at 8x8).
     """
 
     path_template: str = DEFAULT_PATH_TEMPLATE
@@ -87,6 +124,7 @@ class TransferOptions:
     block_size: int = storage.DEFAULT_BLOCK_SIZE
     chunk_size: int = 1024 * 1024
     progress_interval: float = 10.0
+    prove_skips: bool = False
 
     def __post_init__(self) -> None:
         validate_template(self.path_template)
@@ -107,6 +145,10 @@ class PlannedObject:
     obj: StoredObject
     relative_path: str
     target: Any
+    #: Why the object is not at the path its template rendered (set when the path was taken).
+    note: str | None = None
+    #: The parsed metadata sidecar at the target, once read (``{}`` when there is none).
+    sidecar_doc: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def sidecar(self) -> Any:
@@ -121,8 +163,10 @@ class TransferSummary:
     destination: str
     strategy: str
     copied: int = 0
+    restored: int = 0
     skipped: int = 0
     archived: int = 0
+    not_ready: int = 0
     failed: int = 0
     deleted: int = 0
     not_deleted: int = 0
@@ -135,14 +179,35 @@ class TransferSummary:
     delete_failures: dict[str, str] = field(default_factory=dict)
     records: list[ManifestRecord] = field(default_factory=list, repr=False)
 
+    def count(self, record: ManifestRecord) -> None:
+        """Add one object's fate to the counts."""
+        if record.status in (Status.COPIED, Status.RESTORED):
+            if record.status == Status.COPIED:
+                self.copied += 1
+            else:
+                self.restored += 1
+            self.bytes_copied += record.size or 0
+        elif record.status == Status.SKIPPED:
+            self.skipped += 1
+        elif record.status == Status.ARCHIVED:
+            self.archived += 1
+        elif record.status == Status.NOT_READY:
+            self.not_ready += 1
+            self.failures[record.id] = record.reason or "not ready"
+        else:
+            self.failed += 1
+            self.failures[record.id] = record.reason or "failed"
+
     def as_dict(self) -> dict[str, Any]:
         """Counts, bytes, manifest path and failures (first 100) as plain JSON values."""
         return {
             "destination": self.destination,
             "strategy": self.strategy,
             "copied": self.copied,
+            "restored": self.restored,
             "skipped": self.skipped,
             "archived": self.archived,
+            "not_ready": self.not_ready,
             "failed": self.failed,
             "deleted": self.deleted,
             "not_deleted": self.not_deleted,
@@ -194,6 +259,38 @@ class _Progress:
             )
 
 
+class _Breaker:
+    """
+    Stops a run early only when every attempt so far failed the same fatal way (a revoked key, a key
+    without access): :data:`STOP_AFTER_SAME_FAILURES` in a row and nothing succeeded before.
+    """
+
+    def __init__(self) -> None:
+        self.succeeded = False
+        self.streak = 0
+        self.kind: str | None = None
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+
+    def saw(self, record: ManifestRecord) -> None:
+        with self._lock:
+            kind = record.extra.get("error") if record.status == Status.FAILED else None
+            if kind is None:
+                if record.status != Status.FAILED:
+                    self.succeeded = True
+                self.streak, self.kind = 0, None
+                return
+            if kind != self.kind:
+                self.streak, self.kind = 0, kind
+            self.streak += 1
+            self.reason = record.reason
+
+    @property
+    def tripped(self) -> bool:
+        fatal = {cls.__name__ for cls in FATAL_ERRORS}
+        return not self.succeeded and self.kind in fatal and self.streak >= STOP_AFTER_SAME_FAILURES
+
+
 class TransferEngine:
     """
     Copies 8x8 objects to one destination with one hook (one pooled session) and a pool of threads.
@@ -220,31 +317,56 @@ class TransferEngine:
         self.run_label = run_label
         self.log = log or logging.getLogger(__name__)
         self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
-        self._index: dict[str, ManifestRecord] | None = None
+        self._index: CopyIndex | None = None
+        self._index_lock = threading.Lock()
         self._folders: dict[str, dict[str, int]] = {}
         self._folders_lock = threading.Lock()
         self._folder_locks: dict[str, threading.Lock] = {}
+        self.breaker = _Breaker()
 
     # ------------------------------------------------------------------ planning
 
-    def plan(self, objects: Iterable[StoredObject]) -> list[PlannedObject]:
-        """Render every object's destination; objects that collide get an id suffix. Duplicates are dropped."""
+    def plan(self, objects: Iterable[StoredObject], taken: set[str] | None = None) -> list[PlannedObject]:
+        """
+        Render every object's destination; objects that collide in this run get an id suffix.
+        Duplicates are dropped.
+
+        :param taken: Optional. Paths (casefolded) already used in this run; updated in place.
+        """
         planned: list[PlannedObject] = []
-        taken: set[str] = set()
+        taken = set() if taken is None else taken
         seen: set[str] = set()
         for obj in objects:
             if obj.id in seen:
                 continue
             seen.add(obj.id)
             relative = render_path(self.options.path_template, obj)
-            unique = disambiguate(relative, obj.id, taken)
+            unique = self._free_path(relative, obj.id, taken)
+            item = self.at(obj, unique)
             if unique != relative:
+                item.note = f"{relative} is also the path of another object of this run"
                 self.log.warning(
                     "Objects render to the same path %s; writing %s to %s instead.", relative, obj.id, unique
                 )
-            taken.add(unique)
-            planned.append(PlannedObject(obj, unique, self.root / unique))
+            taken.add(unique.casefold())
+            planned.append(item)
         return planned
+
+    @staticmethod
+    def _free_path(relative: str, object_id: str, taken: set[str]) -> str:
+        """``relative``, or its ``~<id>`` form, whichever is not yet taken (compared case-insensitively)."""
+        if relative.casefold() not in taken:
+            return relative
+        tried = {relative}
+        while True:
+            candidate = disambiguate(relative, object_id, tried)
+            if candidate.casefold() not in taken:
+                return candidate
+            tried.add(candidate)
+
+    def at(self, obj: StoredObject, relative: str) -> PlannedObject:
+        """An object planned at ``relative`` under the destination."""
+        return PlannedObject(obj, relative, self.root / relative)
 
     def resolve_ids(
         self, object_ids: Iterable[str], region: str | None = None
@@ -261,65 +383,48 @@ class TransferEngine:
             for object_id, future in zip(ids, [pool.submit(read, i) for i in ids], strict=True):
                 try:
                     found[object_id] = future.result()
-                except FATAL_ERRORS:
-                    raise
                 except EightByEightError as err:
                     missing[object_id] = str(err)
         return [found[i] for i in ids if i in found], missing
 
-    # ------------------------------------------------------------------ the objects strategy
-
-    def run(
-        self,
-        objects: Iterable[StoredObject],
-        *,
-        delete_after_transfer: bool = False,
-        preset_failures: dict[str, str] | None = None,
-        extra_records: Iterable[ManifestRecord] = (),
-        strategy_label: str = "objects",
-    ) -> TransferSummary:
+    def read_back(self, refs: Iterable[tuple[str, str | None]]) -> dict[str, StoredObject]:
         """
-        Copy objects one request each, ``max_workers`` at a time; write the manifest; delete if asked.
-
-        :param preset_failures: ids already known to have failed (e.g. unreadable metadata), recorded as such.
+        Current metadata of objects by id, whatever their state: one ``id=in=(...)`` search per
+        :data:`IDS_PER_SEARCH` ids and region (never a new search by criteria, so objects that changed
+        state are followed, not lost). Ids absent from the answer are absent from the result.
         """
-        started = time.monotonic()
-        requests_before, retries_before = self.hook.stats.requests, self.hook.stats.retries
-        planned = self.plan(objects)
-        records = self._copy_all(planned)
-        for object_id, reason in (preset_failures or {}).items():
-            records.append(self._failed_record(object_id, None, reason))
-        records.extend(extra_records)
-        return self.finish(
-            records,
-            delete_after_transfer=delete_after_transfer,
-            strategy=strategy_label,
-            started=started,
-            requests_before=requests_before,
-            retries_before=retries_before,
-        )
+        by_region: dict[str | None, list[str]] = {}
+        for object_id, region in refs:
+            by_region.setdefault(region, []).append(object_id)
+        found: dict[str, StoredObject] = {}
+        for region, ids in by_region.items():
+            for start in range(0, len(ids), IDS_PER_SEARCH):
+                batch = ids[start : start + IDS_PER_SEARCH]
+                fiql = all_of(
+                    any_of(*(comparison("id", "==", i) for i in batch)),
+                    any_of(*(comparison("objectState", "==", s) for s in ALL_STATES)),
+                )
+                for obj in self.hook.iter_objects(fiql, region=region):
+                    if obj.id in batch:
+                        found[obj.id] = obj
+        return found
 
-    def _copy_all(self, planned: list[PlannedObject]) -> list[ManifestRecord]:
-        total_bytes = sum(p.obj.size or 0 for p in planned)
-        self.log.info(
-            "Copying %d objects (%.1f MB) to %s with %d workers.",
-            len(planned),
-            total_bytes / 1e6,
-            storage.url_of(self.root),
-            self.options.max_workers,
-        )
-        progress = _Progress(self.log, len(planned), total_bytes, self.options.progress_interval)
-        return list(self._map(planned, lambda p: self.copy_one(p, progress)))
+    # ------------------------------------------------------------------ copying
 
-    def _map(self, items: list[PlannedObject], work: Callable[[PlannedObject], _R]) -> Iterator[_R]:
-        """Run ``work`` over items with at most 2 x max_workers in flight; stop early on a fatal error."""
+    def map(
+        self, items: Iterable[PlannedObject], work: Callable[[PlannedObject], ManifestRecord]
+    ) -> Iterator[ManifestRecord]:
+        """
+        Run ``work`` over items with at most 2 x max_workers in flight. ``work`` never raises for one
+        object's problem; if every attempt fails the same fatal way (:class:`_Breaker`), the items not
+        yet started are recorded as failed without an attempt.
+        """
         limit = self.options.max_workers * 2
         with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy") as pool:
-            pending: set[Future[_R]] = set()
+            pending: set[Future[ManifestRecord]] = set()
             iterator = iter(items)
-            fatal: BaseException | None = None
             while True:
-                while fatal is None and len(pending) < limit:
+                while len(pending) < limit and not self.breaker.tripped:
                     item = next(iterator, None)
                     if item is None:
                         break
@@ -328,58 +433,104 @@ class TransferEngine:
                     break
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    try:
-                        yield future.result()
-                    except FATAL_ERRORS as err:
-                        fatal = fatal or err
-            if fatal is not None:
-                raise fatal
+                    record = future.result()
+                    self.breaker.saw(record)
+                    yield record
+            if self.breaker.tripped:
+                reason = (
+                    f"not attempted: the run stopped after {self.breaker.streak} attempts in a row failed with "
+                    f"{self.breaker.kind} and none succeeded ({self.breaker.reason})"
+                )
+                for item in iterator:
+                    yield self.failed_record(item.obj.id, item, reason, obj=item.obj)
 
-    def copy_one(self, planned: PlannedObject, progress: _Progress | None = None) -> ManifestRecord:
-        """Copy one object (or skip it if a verified copy exists); never raises for per-object problems."""
+    def copy_all(self, planned: list[PlannedObject], *, restored: bool = False) -> Iterator[ManifestRecord]:
+        """Copy (or skip) every planned object, logging progress."""
+        total_bytes = sum(p.obj.size or 0 for p in planned)
+        if planned:
+            self.log.info(
+                "Copying up to %d object(s) (%.1f MB) to %s with %d workers.",
+                len(planned),
+                total_bytes / 1e6,
+                storage.url_of(self.root),
+                self.options.max_workers,
+            )
+        progress = _Progress(self.log, len(planned), total_bytes, self.options.progress_interval)
+        return self.map(planned, lambda p: self.copy_one(p, progress, restored=restored))
+
+    def copy_one(
+        self, planned: PlannedObject, progress: _Progress | None = None, *, restored: bool = False
+    ) -> ManifestRecord:
+        """Copy one object (or skip it if a verified copy exists); never raises for one object's problems."""
         obj = planned.obj
         try:
             if not obj.is_available:
-                return self._failed_record(obj.id, planned, f"object is {obj.state}, not AVAILABLE", obj=obj)
-            if not self.options.overwrite:
-                existing = self.existing_copy(planned)
+                return self.not_ready_record(planned, obj.state)
+            for _ in range(MAX_PLACEMENTS):
+                item, existing = self.place(planned)
                 if existing is not None:
                     if progress:
                         progress.add(0)
                     return existing
-            result = self.hook.download_object(
-                obj,
-                storage.sink_factory(planned.target, self.options.block_size),
-                verify=True,
-                chunk_size=self.options.chunk_size,
-            )
-            record = self._record(planned, Status.COPIED, result.size, result.md5, result.verified, result.attempts)
-            if self.options.write_metadata:
-                self._write_sidecar(planned, record)
+                try:
+                    result = self.hook.download_object(
+                        obj,
+                        storage.sink_factory(item.target, self.options.block_size),
+                        verify=True,
+                        chunk_size=self.options.chunk_size,
+                    )
+                except FileExistsError:  # another writer published this path meanwhile: place again
+                    self._forget_folder(item.target)
+                    continue
+                status = Status.RESTORED if restored else Status.COPIED
+                record = self.record(item, status, result.size, result.md5, result.verified, result.attempts)
+                record.evidence = Evidence.WRITTEN
+                self._after_write(item, record)
+                if progress:
+                    progress.add(result.size)
+                return record
+            raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
+        except ObjectNotAvailableError as err:  # its state changed since the search
             if progress:
-                progress.add(result.size)
-            return record
-        except FATAL_ERRORS:
-            raise
+                progress.add(0)
+            return self.not_ready_record(planned, err.state, str(err))
         except Exception as err:  # one object's failure must not stop the others
             self.log.error("Copying object %s failed: %s", obj.id, err)
             if progress:
                 progress.add(0)
-            return self._failed_record(obj.id, planned, str(err) or type(err).__name__, obj=obj)
+            record = self.failed_record(obj.id, planned, str(err) or type(err).__name__, obj=obj)
+            record.extra["error"] = type(err).__name__
+            return record
 
-    # ------------------------------------------------------------------ idempotency
+    def _after_write(self, item: PlannedObject, record: ManifestRecord) -> None:
+        self._remember_file(item.target, record.size or 0)
+        self.remember(record)
+        if self.options.write_metadata:
+            self._write_sidecar(item, record)
+
+    # ------------------------------------------------------------------ what is at the destination
 
     @property
-    def index(self) -> dict[str, ManifestRecord]:
-        """Verified copies recorded by earlier runs' manifests (read once)."""
+    def index(self) -> CopyIndex:
+        """What earlier manifests say about the destination (read once), plus this run's copies."""
         if self._index is None:
-            self._index = verified_copies(self.root)
+            with self._index_lock:
+                if self._index is None:
+                    self._index = CopyIndex.load(self.root)
         return self._index
+
+    def remember(self, record: ManifestRecord) -> None:
+        """Add one of this run's records to the index (so later objects of the run see its paths)."""
+        with self._index_lock:
+            if self._index is not None:
+                self._index.add(record)
 
     def _existing_size(self, path: Any) -> int | None:
         """Size of a destination file, from one listing per folder (not one request per file)."""
-        folder = path.parent
-        key = str(folder)
+        return self._folder(path).get(path.name)
+
+    def _folder(self, path: Any) -> dict[str, int]:
+        key = str(path.parent)
         sizes = self._folders.get(key)
         if sizes is None:
             with self._folders_lock:
@@ -387,50 +538,119 @@ class TransferEngine:
             with lock:  # one listing per folder; other folders are listed in parallel
                 sizes = self._folders.get(key)
                 if sizes is None:
-                    sizes = self._folders[key] = storage.folder_sizes(folder)
-        return sizes.get(path.name)
+                    sizes = self._folders[key] = storage.folder_sizes(path.parent)
+        return sizes
 
-    def existing_copy(self, planned: PlannedObject) -> ManifestRecord | None:
-        """A SKIPPED record if the destination already holds this object with the same size and MD5."""
+    def _remember_file(self, path: Any, size: int) -> None:
+        self._folder(path)[path.name] = size
+
+    def _forget_folder(self, path: Any) -> None:
+        with self._folders_lock:
+            self._folders.pop(str(path.parent), None)
+
+    def place(self, planned: PlannedObject) -> tuple[PlannedObject, ManifestRecord | None]:
+        """
+        Where the object's copy goes, and a SKIPPED record when a verified copy is already there.
+
+        A path belongs to one object. A file at the path that an earlier manifest or its sidecar gives to
+        another object, or whose bytes are not this object's and whose origin is unknown, is left alone:
+        the object goes to ``<stem>~<id>.<ext>`` beside it (the record's reason says why). A copy that is
+        this object's but damaged is replaced.
+        """
         obj = planned.obj
-        size = self._existing_size(planned.target)
-        if size is None or (obj.size is not None and size != obj.size):
-            return None
-        recorded = self.index.get(obj.id)
-        md5: str | None = None
-        if recorded is not None and recorded.path == planned.relative_path and recorded.size == size:
-            md5 = recorded.md5
-        if md5 is None:
-            md5 = self._sidecar_md5(planned)
-        if md5 is None or (obj.md5 and md5 != obj.md5):
-            md5 = storage.md5_of(planned.target)  # a copy of unknown origin: read it back
-        if obj.md5 and md5 != obj.md5:
-            return None
-        if not obj.md5 and (recorded is None or recorded.md5 != md5):
-            return None  # 8x8 gives no plain MD5 and no earlier verified copy says this is the same file
-        if self.options.write_metadata and self._existing_size(planned.sidecar) is None:
-            self._write_sidecar(planned, self._record(planned, Status.SKIPPED, size, md5, bool(obj.md5), 0))
-        return self._record(
-            planned, Status.SKIPPED, size, md5, verified=bool(obj.md5), attempts=0, reason="already present"
-        )
+        tried: set[str] = set()
+        item = planned
+        for _ in range(MAX_PLACEMENTS):
+            size = self._existing_size(item.target)
+            if size is None:
+                return item, None
+            owner = self._owner(item)
+            if owner is not None and owner != obj.id:
+                why = f"{item.relative_path} holds the copy of object {owner}"
+            else:
+                found = self._verify_existing(item, size, owned=owner == obj.id)
+                if found is not None and not self.options.overwrite:
+                    return item, found
+                if owner == obj.id or found is not None:
+                    return item, None  # this object's own copy: replace it (damaged, or overwrite=True)
+                why = f"{item.relative_path} holds a file of unknown origin whose bytes are not this object's"
+            tried.add(item.relative_path)
+            relative = disambiguate(planned.relative_path, obj.id, tried)
+            self.log.warning("%s; writing object %s to %s instead.", why, obj.id, relative)
+            item = self.at(obj, relative)
+            item.note = why
+        raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
 
-    def _sidecar_md5(self, planned: PlannedObject) -> str | None:
-        if self._existing_size(planned.sidecar) is None:
+    def _owner(self, item: PlannedObject) -> str | None:
+        """Which object a file at the destination belongs to: by this run's or earlier manifests, or its sidecar."""
+        owner = self.index.owner(item.relative_path)
+        if owner is not None:
+            return owner
+        described = self._sidecar_doc(item).get("object")
+        object_id = described.get("id") if isinstance(described, dict) else None
+        return object_id if isinstance(object_id, str) else None
+
+    def _sidecar_doc(self, item: PlannedObject) -> dict[str, Any]:
+        if item.sidecar_doc is None:
+            item.sidecar_doc = {}
+            if self._existing_size(item.sidecar) is not None:
+                text = storage.read_text(item.sidecar)
+                try:
+                    data = json.loads(text) if text else None
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    item.sidecar_doc = data
+        return item.sidecar_doc
+
+    def _verify_existing(self, item: PlannedObject, size: int, *, owned: bool) -> ManifestRecord | None:
+        """
+        A SKIPPED record if the file at ``item`` is this object's exact copy, else ``None``.
+
+        Cheap evidence (an earlier manifest record for the same path and size, or the sidecar's MD5) is
+        used only for a file known to be this object's and only when ``prove_skips`` is off; otherwise the
+        file is read back and hashed.
+        """
+        obj = item.obj
+        if obj.size is not None and size != obj.size:
             return None
-        text = storage.read_text(planned.sidecar)
-        if not text:
+        md5: str | None = None
+        evidence = Evidence.READ_BACK
+        recorded = self.index.by_id.get(obj.id)
+        if owned and not self.options.prove_skips:
+            same_path = recorded is not None and recorded.path.casefold() == item.relative_path.casefold()
+            if same_path and recorded is not None and recorded.size == size:
+                md5, evidence = recorded.md5, Evidence.MANIFEST
+            if md5 is None:
+                md5, evidence = self._sidecar_md5(item), Evidence.SIDECAR
+            if md5 is not None and obj.md5 and md5 != obj.md5:
+                md5 = None  # stale evidence: look at the bytes themselves
+        if md5 is None:
+            md5, evidence = storage.md5_of(item.target), Evidence.READ_BACK
+        if obj.md5:
+            if md5 != obj.md5:
+                return None
+        elif not (owned and recorded is not None and recorded.md5 == md5):
+            return None  # 8x8 gives no plain MD5 and no earlier verified copy says this is the same file
+        record = self.record(item, Status.SKIPPED, size, md5, bool(obj.md5), 0, reason="already present")
+        record.evidence = evidence
+        if self.options.write_metadata and self._existing_size(item.sidecar) is None:
+            self._write_sidecar(item, record)
+        self.remember(record)
+        return record
+
+    def _sidecar_md5(self, item: PlannedObject) -> str | None:
+        doc = self._sidecar_doc(item)
+        described = doc.get("object")
+        if not isinstance(described, dict) or described.get("id") != item.obj.id:
             return None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        transfer = data.get("transfer") if isinstance(data, dict) else None
+        transfer = doc.get("transfer")
         md5 = transfer.get("md5") if isinstance(transfer, dict) else None
         return md5 if isinstance(md5, str) else None
 
-    # ------------------------------------------------------------------ records, sidecars, manifest
+    # ------------------------------------------------------------------ records and sidecars
 
-    def _record(
+    def record(
         self,
         planned: PlannedObject,
         status: str,
@@ -440,7 +660,10 @@ class TransferEngine:
         attempts: int,
         reason: str | None = None,
     ) -> ManifestRecord:
+        """A manifest record of one object at its planned path."""
         obj = planned.obj
+        if planned.note and status in (Status.COPIED, Status.RESTORED):
+            reason = f"written beside its rendered path: {planned.note}"
         return ManifestRecord(
             id=obj.id,
             region=obj.region,
@@ -457,11 +680,13 @@ class TransferEngine:
             checksum=obj.checksum,
             reason=reason,
             attempts=attempts,
+            state=obj.state,
         )
 
-    def _failed_record(
+    def failed_record(
         self, object_id: str, planned: PlannedObject | None, reason: str, obj: StoredObject | None = None
     ) -> ManifestRecord:
+        """A FAILED record (the object was not copied, for ``reason``)."""
         obj = obj or (planned.obj if planned else None)
         region = obj.region if obj else None
         return ManifestRecord(
@@ -475,15 +700,25 @@ class TransferEngine:
             status=Status.FAILED,
             type=obj.type if obj else None,
             name=obj.name if obj else None,
+            created=obj.created.isoformat() if obj and obj.created else None,
             checksum=obj.checksum if obj else None,
             reason=reason,
+            state=obj.state if obj else None,
         )
 
     def not_copied_record(self, obj: StoredObject, status: str, reason: str) -> ManifestRecord:
-        """A record for an object deliberately not copied (archived and skipped, or failed up front)."""
-        planned = self.plan([obj])[0]
-        record = self._failed_record(obj.id, planned, reason, obj=obj)
+        """A record for an object deliberately not copied (archived, not ready, or failed up front)."""
+        record = self.failed_record(obj.id, None, reason, obj=obj)
         record.status = status
+        return record
+
+    def not_ready_record(self, planned: PlannedObject, state: str | None, reason: str | None = None) -> ManifestRecord:
+        """A NOT_READY record: the object is not AVAILABLE (its current ``state``)."""
+        record = self.failed_record(
+            planned.obj.id, planned, reason or f"object is {state}, not AVAILABLE", obj=planned.obj
+        )
+        record.status = Status.NOT_READY
+        record.state = state
         return record
 
     def source_uri(self, object_id: str, region: str | None) -> str:
@@ -506,54 +741,91 @@ class TransferEngine:
         payload = json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8")
         storage.write_bytes_atomically(planned.sidecar, payload)
 
-    def finish(
-        self,
-        records: list[ManifestRecord],
-        *,
-        delete_after_transfer: bool,
-        strategy: str,
-        started: float,
-        requests_before: int = 0,
-        retries_before: int = 0,
-    ) -> TransferSummary:
-        """Delete what was verified (if asked), write the manifest and build the summary."""
-        summary = TransferSummary(destination=storage.url_of(self.root), strategy=strategy, records=records)
-        for record in records:
-            if record.status == Status.COPIED:
-                summary.copied += 1
-                summary.bytes_copied += record.size or 0
-            elif record.status == Status.SKIPPED:
-                summary.skipped += 1
-            elif record.status == Status.ARCHIVED:
-                summary.archived += 1
-            else:
-                summary.failed += 1
-                summary.failures[record.id] = record.reason or "failed"
-        if delete_after_transfer:
-            self._delete_verified(records, summary)
-        self._remove_stale_parts(records)
-        manifest = write_manifest(self.root, manifest_name(self.run_label), records)
-        summary.manifest = storage.url_of(manifest)
-        summary.seconds = time.monotonic() - started
-        summary.requests = self.hook.stats.requests - requests_before
-        summary.retries = self.hook.stats.retries - retries_before
-        self.log.info(
-            "Transfer finished: %d copied, %d skipped, %d archived (not copied), %d failed, %d deleted at 8x8, "
-            "%.1f MB in %.1f s (%.1f MB/s), %d retries. Manifest: %s",
-            summary.copied,
-            summary.skipped,
-            summary.archived,
-            summary.failed,
-            summary.deleted,
-            summary.bytes_copied / 1e6,
-            summary.seconds,
-            summary.bytes_copied / 1e6 / max(summary.seconds, 1e-6),
-            summary.retries,
-            summary.manifest,
-        )
-        return summary
+    # ------------------------------------------------------------------ deletes
 
-    def _remove_stale_parts(self, records: list[ManifestRecord]) -> None:
+    def prove_and_delete(
+        self, records: list[ManifestRecord], summary: TransferSummary, publish: Callable[[], None]
+    ) -> None:
+        """
+        Delete at 8x8 the objects whose copies this run proved (written and verified, or read back and
+        hashed, in this run) — never on skip evidence alone.
+
+        Local copies are flushed to disk (file and folder ``fsync``) first. ``publish`` writes the manifest:
+        it is called once the records name what is about to be deleted (``delete="requested"``), before the
+        delete call, and the caller publishes it again afterwards with the outcome.
+        """
+        deletable: dict[str | None, list[ManifestRecord]] = {}
+        for record in records:
+            if record.status not in (Status.COPIED, Status.RESTORED, Status.SKIPPED):
+                continue
+            why_not = None
+            if not record.verified:
+                why_not = "copy not verified by MD5 (8x8 gave no plain MD5)"
+            elif record.evidence not in PROOF:
+                why_not = f"this run did not read the copy back (evidence: {record.evidence})"
+            if why_not:
+                summary.not_deleted += 1
+                summary.delete_failures[record.id] = why_not
+                continue
+            deletable.setdefault(record.region, []).append(record)
+        if not deletable:
+            return
+        self._flush_to_disk([r for group in deletable.values() for r in group])
+        for group in deletable.values():
+            for record in group:
+                record.delete = "requested"
+        publish()
+        for region, group in deletable.items():
+            try:
+                result = self.hook.delete_objects([r.id for r in group], region=region)
+            except EightByEightError as err:
+                for record in group:
+                    record.delete = "failed"
+                    summary.not_deleted += 1
+                    summary.delete_failures[record.id] = str(err)
+                continue
+            gone = set(result.deleted)
+            not_found = set(getattr(result, "not_found", ()))
+            for record in group:
+                if record.id in gone:
+                    record.deleted_at_source = True
+                    record.delete = "deleted"
+                    summary.deleted += 1
+                else:
+                    record.delete = "not_found" if record.id in not_found else "failed"
+                    summary.not_deleted += 1
+                    summary.delete_failures[record.id] = result.failed.get(
+                        record.id, "8x8 did not find the object" if record.id in not_found else "not confirmed deleted"
+                    )
+        if summary.delete_failures:
+            self.log.warning(
+                "%d object(s) were not deleted at 8x8: %s",
+                len(summary.delete_failures),
+                "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
+            )
+
+    def _flush_to_disk(self, records: list[ManifestRecord]) -> None:
+        """``fsync`` local copies and their folders, so a crash cannot leave an empty file whose source is gone."""
+        if not storage.is_local(self.root):
+            return
+        base = storage.local_path(self.root)
+        folders = set()
+        for record in records:
+            path = base / record.path
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            folders.add(path.parent)
+        for folder in folders:
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def remove_stale_parts(self, records: Iterable[ManifestRecord]) -> None:
         """Remove temporary files that killed runs left in the folders this run wrote to (local disk only)."""
         if not storage.is_local(self.root):
             return
@@ -562,31 +834,6 @@ class TransferEngine:
         removed = remove_stale_parts(folders)
         if removed:
             self.log.info("Removed %d temporary file(s) left by interrupted runs.", len(removed))
-
-    def _delete_verified(self, records: list[ManifestRecord], summary: TransferSummary) -> None:
-        deletable: dict[str | None, list[ManifestRecord]] = {}
-        for record in records:
-            if record.status in (Status.COPIED, Status.SKIPPED) and record.verified:
-                deletable.setdefault(record.region, []).append(record)
-            elif record.status in (Status.COPIED, Status.SKIPPED):
-                summary.not_deleted += 1
-                summary.delete_failures[record.id] = "copy not verified by MD5 (8x8 gave no plain MD5)"
-        for region, group in deletable.items():
-            result = self.hook.delete_objects([r.id for r in group], region=region)
-            gone = set(result.deleted)
-            for record in group:
-                if record.id in gone:
-                    record.deleted_at_source = True
-                    summary.deleted += 1
-            for object_id, reason in result.failed.items():
-                summary.not_deleted += 1
-                summary.delete_failures[object_id] = reason
-        if summary.delete_failures:
-            self.log.warning(
-                "%d object(s) were not deleted at 8x8: %s",
-                len(summary.delete_failures),
-                "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
-            )
 
     # ------------------------------------------------------------------ the bulk strategy
 
@@ -601,21 +848,6 @@ class TransferEngine:
             return "bulk"
         return "objects"
 
-    def pending_for_bulk(self, planned: list[PlannedObject]) -> tuple[list[PlannedObject], list[ManifestRecord]]:
-        """Split planned objects into those to fetch and records of those already present or unavailable."""
-        todo: list[PlannedObject] = []
-        done: list[ManifestRecord] = []
-        for item in planned:
-            if not item.obj.is_available:
-                done.append(self._failed_record(item.obj.id, item, f"object is {item.obj.state}, not AVAILABLE"))
-                continue
-            existing = None if self.options.overwrite else self.existing_copy(item)
-            if existing is not None:
-                done.append(existing)
-            else:
-                todo.append(item)
-        return todo, done
-
     @staticmethod
     def bulk_batches(planned: list[PlannedObject], limit_bytes: int) -> list[list[PlannedObject]]:
         """
@@ -624,9 +856,9 @@ class TransferEngine:
         Objects larger than the limit are left out: see :meth:`too_big_for_bulk`.
         """
         planned = [p for p in planned if p.obj.size is None or p.obj.size <= limit_bytes]
+        by_id = {p.obj.id: p for p in planned}
         batches: list[list[PlannedObject]] = []
         for batch in EightByEightHook.plan_bulk_batches([p.obj for p in planned], limit_bytes):
-            by_id = {p.obj.id: p for p in planned}
             current: list[list[PlannedObject]] = [[]]
             names: list[set[str]] = [set()]
             for obj in batch:
@@ -645,6 +877,24 @@ class TransferEngine:
         """Objects a bulk job cannot hold (over the per-job limit); they are downloaded on their own."""
         return [p for p in planned if p.obj.size is not None and p.obj.size > limit_bytes]
 
+    def start_job(self, batch: list[PlannedObject], region: str | None) -> BulkJob | None:
+        """Start one bulk job; ``None`` if 8x8 refused it (its objects then come one by one)."""
+        try:
+            return self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
+        except EightByEightError as err:
+            self.log.warning(
+                "Bulk job for %d object(s) not started (%s); downloading them one by one.", len(batch), err
+            )
+            return None
+
+    def cancel_job(self, zip_name: str, region: str | None) -> None:
+        """Cancel a bulk job, logging (not raising) if 8x8 refuses."""
+        try:
+            self.hook.cancel_bulk_job(zip_name, region=region)
+            self.log.info("Cancelled bulk job %s.", zip_name)
+        except EightByEightError as err:
+            self.log.warning("Could not cancel bulk job %s: %s", zip_name, err)
+
     def copy_from_zip(
         self, job: BulkJob | None, zip_path: Path | None, batch: list[PlannedObject]
     ) -> list[ManifestRecord]:
@@ -652,43 +902,52 @@ class TransferEngine:
         Copy a batch out of its downloaded zip, verifying each entry against its object's checksum.
 
         Entries are looked up by object name only (never used as paths, so a hostile entry name cannot
-        escape the destination). Objects missing from the zip, or whose entry fails verification, are
-        downloaded on their own instead.
+        escape the destination). Objects missing from the zip, or whose entry cannot be read or fails
+        verification (bad data, an unsupported compression), are downloaded on their own instead.
         """
         records: list[ManifestRecord] = []
         fallback: list[PlannedObject] = []
+        usable: dict[str, zipfile.ZipInfo] = {}
         if zip_path is None:
             fallback = list(batch)
         else:
-            with zipfile.ZipFile(zip_path) as archive:
+            try:
+                with zipfile.ZipFile(zip_path) as archive:
+                    infos = archive.infolist()
+            except ZIP_ERRORS as err:
+                self.log.warning("Bulk zip %s is not a readable zip (%s); downloading one by one.", _zip(job), err)
+                infos = None
+            if infos is None:
+                fallback = list(batch)
+            else:
                 entries: dict[str, list[zipfile.ZipInfo]] = {}
-                for info in archive.infolist():
+                for info in infos:
                     entries.setdefault(info.filename, []).append(info)
                 wanted = {p.obj.name or p.obj.id for p in batch}
                 extra = sorted(set(entries) - wanted)
                 if extra:
                     self.log.warning(
                         "Bulk zip %s has %d entr(y/ies) that were not requested; ignored: %s",
-                        job.zip_name if job else "?",
+                        _zip(job),
                         len(extra),
                         ", ".join(repr(e) for e in extra[:10]),
                     )
-                usable: dict[str, zipfile.ZipInfo] = {}
                 for item in batch:
-                    infos = entries.get(item.obj.name or item.obj.id, [])
-                    if len(infos) == 1:
-                        usable[item.obj.id] = infos[0]
+                    found = entries.get(item.obj.name or item.obj.id, [])
+                    if len(found) == 1:
+                        usable[item.obj.id] = found[0]
                         continue
-                    if len(infos) > 1:
+                    if len(found) > 1:
                         self.log.warning(
-                            "Bulk zip has %d entries named %r; downloading it alone.", len(infos), item.obj.name
+                            "Bulk zip has %d entries named %r; downloading it alone.", len(found), item.obj.name
                         )
                     fallback.append(item)
-            records, unusable = self._extract(zip_path, [p for p in batch if p.obj.id in usable], usable)
-            fallback.extend(unusable)
+                extracted, unusable = self._extract(zip_path, [p for p in batch if p.obj.id in usable], usable)
+                records.extend(extracted)
+                fallback.extend(unusable)
         if fallback:
             self.log.info("Downloading %d object(s) one by one (not in a usable zip).", len(fallback))
-            records.extend(self._map(fallback, self.copy_one))
+            records.extend(self.map(fallback, self.copy_one))
         return records
 
     def _extract(
@@ -699,34 +958,38 @@ class TransferEngine:
         opened: list[zipfile.ZipFile] = []
         unusable: list[PlannedObject] = []
         lock = threading.Lock()
+        marker = "zip entry unusable"
 
-        def extract(item: PlannedObject) -> ManifestRecord | None:
-            archive = getattr(local, "archive", None)
-            if archive is None:
-                archive = local.archive = zipfile.ZipFile(zip_path)
-                with lock:
-                    opened.append(archive)
+        def extract(item: PlannedObject) -> ManifestRecord:
             try:
+                archive = getattr(local, "archive", None)
+                if archive is None:
+                    archive = local.archive = zipfile.ZipFile(zip_path)
+                    with lock:
+                        opened.append(archive)
                 return self._copy_entry(archive, infos[item.obj.id], item)
-            except (IntegrityError, zipfile.BadZipFile, OSError) as err:
+            except ZIP_ERRORS as err:
                 self.log.warning("Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err)
                 with lock:
                     unusable.append(item)
-                return None
+                record = self.failed_record(item.obj.id, item, marker)
+                record.extra["zip_fallback"] = True
+                return record
 
         try:
-            records = [r for r in self._map(items, extract) if r is not None]
+            records = [r for r in self.map(items, extract) if not r.extra.get("zip_fallback")]
         finally:
             for archive in opened:
                 archive.close()
         return records, unusable
 
-    def _copy_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject) -> ManifestRecord:
-        import hashlib
-
-        obj = item.obj
+    def _copy_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, planned: PlannedObject) -> ManifestRecord:
+        obj = planned.obj
         if obj.size is not None and info.file_size != obj.size:
             raise IntegrityError(f"zip entry has {info.file_size} bytes, 8x8 lists {obj.size}")
+        item, existing = self.place(planned)
+        if existing is not None:
+            return existing
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         with storage.sink_factory(item.target, self.options.block_size)() as out, archive.open(info) as entry:
@@ -739,9 +1002,9 @@ class TransferEngine:
                 raise IntegrityError(f"zip entry MD5 {md5} does not match 8x8's checksum {obj.md5}")
             if obj.size is not None and size != obj.size:
                 raise IntegrityError(f"zip entry gave {size} bytes, 8x8 lists {obj.size}")
-        record = self._record(item, Status.COPIED, size, md5, verified=bool(obj.md5), attempts=1)
-        if self.options.write_metadata:
-            self._write_sidecar(item, record)
+        record = self.record(item, Status.COPIED, size, md5, verified=bool(obj.md5), attempts=1)
+        record.evidence = Evidence.WRITTEN
+        self._after_write(item, record)
         return record
 
     def download_zip(self, job: BulkJob, region: str | None, folder: str | None = None) -> Path:
@@ -756,79 +1019,6 @@ class TransferEngine:
             raise
         return path
 
-    def run_bulk(
-        self,
-        objects: Iterable[StoredObject],
-        *,
-        delete_after_transfer: bool = False,
-        preset_failures: dict[str, str] | None = None,
-        extra_records: Iterable[ManifestRecord] = (),
-        poll_interval: float = 15.0,
-        timeout: float = 6 * 3600,
-        limit_bytes: int | None = None,
-    ) -> TransferSummary:
-        """Copy through bulk zip jobs, waiting synchronously (operators defer instead)."""
-        from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
-
-        started = time.monotonic()
-        requests_before, retries_before = self.hook.stats.requests, self.hook.stats.retries
-        planned = self.plan(objects)
-        todo, records = self.pending_for_bulk(planned)
-        for object_id, reason in (preset_failures or {}).items():
-            records.append(self._failed_record(object_id, None, reason))
-        records.extend(extra_records)
-        by_region: dict[str | None, list[PlannedObject]] = {}
-        for item in todo:
-            by_region.setdefault(item.obj.region, []).append(item)
-        limit = limit_bytes or BULK_LIMIT_BYTES
-        single = self.too_big_for_bulk(todo, limit)
-        if single:
-            self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
-            records.extend(self._map(single, self.copy_one))
-        # Start every job first, so 8x8 prepares them all at once, then collect them one by one.
-        started_jobs = [
-            (batch, region, self._start_job(batch, region))
-            for region, items in by_region.items()
-            for batch in self.bulk_batches(items, limit)
-        ]
-        for batch, region, job in started_jobs:
-            records.extend(self._finish_job(job, batch, region, poll_interval, timeout))
-        return self.finish(
-            records,
-            delete_after_transfer=delete_after_transfer,
-            strategy="bulk",
-            started=started,
-            requests_before=requests_before,
-            retries_before=retries_before,
-        )
-
-    def _start_job(self, batch: list[PlannedObject], region: str | None) -> BulkJob | None:
-        """Start one bulk job; ``None`` if 8x8 refused it (its objects then come one by one)."""
-        try:
-            return self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
-        except FATAL_ERRORS:
-            raise
-        except EightByEightError as err:
-            self.log.warning(
-                "Bulk job for %d object(s) not started (%s); downloading them one by one.", len(batch), err
-            )
-            return None
-
-    def _finish_job(
-        self, job: BulkJob | None, batch: list[PlannedObject], region: str | None, poll_interval: float, timeout: float
-    ) -> list[ManifestRecord]:
-        """Wait for a started job and copy what it delivered; everything else one by one."""
-        if job is None:
-            return self.copy_from_zip(None, None, batch)
-        try:
-            job = self.hook.wait_for_bulk_job(job.zip_name, region=region, poll_interval=poll_interval, timeout=timeout)
-        except FATAL_ERRORS:
-            raise
-        except EightByEightError as err:
-            self.log.warning("Bulk job %s failed (%s); downloading its objects one by one.", job.zip_name, err)
-            return self.copy_from_zip(job, None, batch)
-        return self.copy_finished_job(job, region, batch)
-
     def copy_finished_job(self, job: BulkJob, region: str | None, batch: list[PlannedObject]) -> list[ManifestRecord]:
         """Download a finished job's zip and copy its entries (falling back per object where needed)."""
         if not job.has_zip:
@@ -836,29 +1026,83 @@ class TransferEngine:
             return self.copy_from_zip(job, None, batch)
         try:
             zip_path = self.download_zip(job, region)
-        except FATAL_ERRORS:
-            raise
         except EightByEightError as err:
             self.log.warning("Bulk zip %s could not be downloaded (%s); downloading one by one.", job.zip_name, err)
             return self.copy_from_zip(job, None, batch)
         try:
-            try:
-                return self.copy_from_zip(job, zip_path, batch)
-            except zipfile.BadZipFile as err:
-                self.log.warning("Bulk zip %s is not a valid zip (%s); downloading one by one.", job.zip_name, err)
-                return self.copy_from_zip(job, None, batch)
+            return self.copy_from_zip(job, zip_path, batch)
         finally:
             zip_path.unlink(missing_ok=True)
 
+    # ------------------------------------------------------------------ whole runs (see .run)
+
+    def run(
+        self,
+        objects: Iterable[StoredObject],
+        *,
+        delete_after_transfer: bool = False,
+        preset_failures: dict[str, str] | None = None,
+        on_archived: str = "skip",
+        on_not_ready: str = "report",
+        strategy: str = "objects",
+        **policy: Any,
+    ) -> TransferSummary:
+        """
+        Copy ``objects`` in one call, waiting here for whatever the run waits for (see :class:`.run.TransferRun`).
+
+        :param preset_failures: ids already known to have failed (e.g. unreadable metadata), recorded as such.
+        """
+        from airflow_provider_eightbyeight.transfer.run import RunPolicy, TransferRun
+
+        run = TransferRun(
+            self,
+            RunPolicy(
+                strategy=strategy,
+                on_archived=on_archived,
+                on_not_ready=on_not_ready,
+                delete_after_transfer=delete_after_transfer,
+                **policy,
+            ),
+        )
+        return run.run_here(objects, missing=preset_failures)
+
+    def run_bulk(
+        self,
+        objects: Iterable[StoredObject],
+        *,
+        poll_interval: float = 15.0,
+        timeout: float = 6 * 3600,
+        limit_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> TransferSummary:
+        """Copy through bulk zip jobs, waiting here for them (operators defer instead)."""
+        return self.run(
+            objects,
+            strategy="bulk",
+            poll_interval=poll_interval,
+            bulk_timeout=timeout,
+            bulk_limit_bytes=limit_bytes or BULK_LIMIT_BYTES,
+            **kwargs,
+        )
+
+
+def _zip(job: BulkJob | None) -> str:
+    return job.zip_name if job else "?"
+
 
 def raise_for_failures(summary: TransferSummary) -> None:
-    """Raise :class:`TransferError` naming the failed objects, if any."""
+    """Raise :class:`TransferError` naming the objects not copied (failed or not ready), if any."""
     if not summary.failures:
         return
     listed = "; ".join(f"{object_id}: {reason}" for object_id, reason in list(summary.failures.items())[:20])
     more = f" (and {len(summary.failures) - 20} more)" if len(summary.failures) > 20 else ""
+    parts = []
+    if summary.failed:
+        parts.append(f"{summary.failed} object(s) could not be copied")
+    if summary.not_ready:
+        parts.append(f"{summary.not_ready} object(s) were not ready (not AVAILABLE) in time")
     raise TransferError(
-        f"{summary.failed} object(s) could not be copied, after {summary.copied} were copied and "
+        f"{' and '.join(parts)}, after {summary.copied + summary.restored} were copied and "
         f"{summary.skipped} skipped: {listed}{more}",
         hint=f"Nothing partial was left behind; see the manifest {summary.manifest} and re-run the task",
     )

@@ -27,9 +27,36 @@ class Status:
     """Outcome of one object in a run."""
 
     COPIED = "copied"
+    #: Copied after 8x8 restored it from the archive in this run.
+    RESTORED = "restored"
     SKIPPED = "skipped"
     ARCHIVED = "archived"
     FAILED = "failed"
+    #: PENDING (still processing, or restoring) or another state that is neither AVAILABLE nor ARCHIVED.
+    NOT_READY = "not_ready"
+    #: Waiting at a pause point of the run (a bulk job, a restore); only in manifests published at a pause.
+    WAITING = "waiting"
+
+
+#: Statuses whose record says a verified copy of the object is at ``path``.
+COPY_STATUSES = frozenset({Status.COPIED, Status.RESTORED, Status.SKIPPED})
+
+
+class Evidence:
+    """Why a run believes the destination holds an object's exact bytes."""
+
+    #: Written and verified (size, MD5) by this run.
+    WRITTEN = "written"
+    #: Read back from the destination and hashed by this run.
+    READ_BACK = "read_back"
+    #: An earlier run's manifest record for the same path and size (not read back).
+    MANIFEST = "manifest"
+    #: The copy's metadata sidecar (not read back).
+    SIDECAR = "sidecar"
+
+
+#: Evidence that licenses deleting the object at 8x8: only what this run proved itself.
+PROOF = frozenset({Evidence.WRITTEN, Evidence.READ_BACK})
 
 
 @dataclass
@@ -52,13 +79,21 @@ class ManifestRecord:
     reason: str | None = None
     attempts: int = 0
     deleted_at_source: bool = False
+    #: The object's state at 8x8 when this run last saw it.
+    state: str | None = None
+    #: How the copy was checked (see :class:`Evidence`); ``None`` when there is no copy.
+    evidence: str | None = None
+    #: ``"requested"`` in a manifest written just before the delete call, then ``"deleted"``,
+    #: ``"failed"`` or ``"not_found"``; ``None`` when no delete was attempted.
+    delete: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """One compact JSON line."""
         data = asdict(self)
-        if not data["extra"]:
-            del data["extra"]
+        for key in ("extra", "state", "evidence", "delete"):
+            if not data[key]:
+                del data[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -84,6 +119,18 @@ def write_manifest(root: Any, name: str, records: Iterable[ManifestRecord]) -> A
     return target
 
 
+def read_manifest(path: Any) -> Iterator[ManifestRecord]:
+    """The records of one manifest; unreadable lines are skipped with a warning."""
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield ManifestRecord.from_json(line)
+            except (ValueError, TypeError) as err:
+                log.warning("Ignoring line %d of manifest %s: %s", number, path, err)
+
+
 def iter_manifest_records(root: Any) -> Iterator[ManifestRecord]:
     """Every record of every manifest under ``root``, oldest manifest first; unreadable lines are skipped."""
     folder = root / MANIFEST_DIR
@@ -95,22 +142,41 @@ def iter_manifest_records(root: Any) -> Iterator[ManifestRecord]:
         return
     for path in paths:
         try:
-            with path.open("r", encoding="utf-8") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        yield ManifestRecord.from_json(line)
-                    except (ValueError, TypeError) as err:
-                        log.warning("Ignoring line %d of manifest %s: %s", number, path, err)
+            yield from read_manifest(path)
         except OSError as err:
             log.warning("Could not read manifest %s: %s", path, err)
 
 
+class CopyIndex:
+    """
+    What earlier manifests say about the destination: the latest copy record per object id, and which
+    object each recorded path belongs to (case-insensitively, as on case-insensitive file systems).
+    """
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, ManifestRecord] = {}
+        self.owners: dict[str, str] = {}
+
+    def add(self, record: ManifestRecord) -> None:
+        """Take one record into account (later records win)."""
+        if record.status in COPY_STATUSES and record.path:
+            if record.md5:
+                self.by_id[record.id] = record
+            self.owners[record.path.casefold()] = record.id
+
+    def owner(self, relative_path: str) -> str | None:
+        """The id of the object a manifest recorded at ``relative_path``, if any."""
+        return self.owners.get(relative_path.casefold())
+
+    @classmethod
+    def load(cls, root: Any) -> CopyIndex:
+        """Read every manifest under ``root``."""
+        index = cls()
+        for record in iter_manifest_records(root):
+            index.add(record)
+        return index
+
+
 def verified_copies(root: Any) -> dict[str, ManifestRecord]:
-    """The latest record per object id that says a verified copy exists (copied or skipped)."""
-    index: dict[str, ManifestRecord] = {}
-    for record in iter_manifest_records(root):
-        if record.status in (Status.COPIED, Status.SKIPPED) and record.md5:
-            index[record.id] = record
-    return index
+    """The latest record per object id that says a verified copy exists (copied, restored or skipped)."""
+    return CopyIndex.load(root).by_id

@@ -1,0 +1,614 @@
+"""
+One transfer run, from the objects a search found to the published manifest, with explicit pause points.
+
+A run copies what is AVAILABLE, then waits for what is not ready yet: bulk zip jobs it started, ARCHIVED
+objects it asked 8x8 to restore, and PENDING objects (still processing, or restoring). Each wait is a
+:class:`Pause` holding the trigger that waits for it. The caller either defers on that trigger (the
+transfer operator with ``deferrable=True``) or waits here (:meth:`TransferRun.wait_here` runs the very same
+trigger in this process); either way the event goes to :meth:`TransferRun.resume`, so a deferred run and
+a run that waits in its worker produce the same records, fallbacks and outcome.
+
+Across a deferral only :meth:`TransferRun.state` (small JSON: ids and paths of what is waited for) and the
+manifest travel: at each pause the manifest is published with every record so far, and a ``waiting``
+record for each object still waited for, so a run that dies while deferred still names every object.
+Objects waited for are followed by id (``id=in=(...)`` searches), never by a new search.
+
+Every object the run sees ends in the manifest with one fate: ``copied``, ``restored``, ``skipped``,
+``archived``, ``not_ready`` or ``failed`` (with the reason and the state 8x8 last gave it). The manifest
+is written whatever happens, also when the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger
+
+from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
+from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
+from airflow_provider_eightbyeight.models import ObjectState, StoredObject
+from airflow_provider_eightbyeight.transfer import storage
+from airflow_provider_eightbyeight.transfer.engine import (
+    ON_ARCHIVED,
+    ON_NOT_READY,
+    PlannedObject,
+    TransferEngine,
+    TransferSummary,
+)
+from airflow_provider_eightbyeight.transfer.manifest import (
+    MANIFEST_DIR,
+    ManifestRecord,
+    Status,
+    manifest_name,
+    read_manifest,
+    write_manifest,
+)
+
+STATE_VERSION = 1
+_GONE = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """
+    What a run does besides copying AVAILABLE objects.
+
+    :param strategy: ``"objects"``, ``"bulk"`` or ``"auto"``.
+    :param on_archived: ARCHIVED objects: ``"skip"`` (record them as archived), ``"fail"``, or
+        ``"restore"`` (restore, wait, copy).
+    :param on_not_ready: PENDING objects and other states that are neither AVAILABLE nor ARCHIVED:
+        ``"wait"`` for them (then fail the task naming those still not ready) or only ``"report"`` them.
+    :param delete_after_transfer: delete at 8x8 what this run proved it holds.
+    :param restore_expiration_days: days (1..10) 8x8 keeps a restored copy.
+    :param poll_interval: seconds between bulk job checks.
+    :param bulk_timeout: seconds to wait for bulk jobs (then they are cancelled and their objects
+        downloaded one by one).
+    :param restore_poll_interval: seconds between checks of restoring objects.
+    :param restore_timeout: seconds to wait for restores.
+    :param not_ready_poll_interval: seconds between checks of PENDING objects.
+    :param not_ready_timeout: seconds to wait for PENDING objects when no restore is waited for.
+    :param bulk_limit_bytes: the most bytes one bulk job may hold.
+    """
+
+    strategy: str = "objects"
+    on_archived: str = "skip"
+    on_not_ready: str = "wait"
+    delete_after_transfer: bool = False
+    restore_expiration_days: int = 7
+    poll_interval: float = 15.0
+    bulk_timeout: float = 6 * 3600
+    restore_poll_interval: float = 600.0
+    restore_timeout: float = 26 * 3600
+    not_ready_poll_interval: float = 60.0
+    not_ready_timeout: float = 6 * 3600
+    bulk_limit_bytes: int = BULK_LIMIT_BYTES
+
+    def __post_init__(self) -> None:
+        if self.on_archived not in ON_ARCHIVED:
+            raise ConfigurationError(f"on_archived must be one of {', '.join(ON_ARCHIVED)}, got {self.on_archived!r}")
+        if self.on_not_ready not in ON_NOT_READY:
+            raise ConfigurationError(
+                f"on_not_ready must be one of {', '.join(ON_NOT_READY)}, got {self.on_not_ready!r}"
+            )
+        if not 1 <= self.restore_expiration_days <= 10:
+            raise ConfigurationError(
+                f"restore_expiration_days must be from 1 to 10, got {self.restore_expiration_days!r}"
+            )
+        for name in (
+            "poll_interval",
+            "bulk_timeout",
+            "restore_poll_interval",
+            "restore_timeout",
+            "not_ready_poll_interval",
+            "not_ready_timeout",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Pause:
+    """
+    A point where the run waits for 8x8.
+
+    :param trigger: the trigger that waits (defer on it, or :meth:`TransferRun.wait_here`).
+    :param timeout: seconds, for ``defer(timeout=...)`` (the trigger's own deadline comes first).
+    :param what: what is waited for, for the log.
+    """
+
+    trigger: BaseTrigger
+    timeout: float
+    what: str
+
+
+Ref = tuple[str, str | None]
+
+
+class TransferRun:
+    """
+    Owns one transfer run (see the module docs).
+
+    :param engine: copies single objects and zips.
+    :param policy: what to do besides copying.
+    """
+
+    def __init__(self, engine: TransferEngine, policy: RunPolicy | None = None) -> None:
+        self.engine = engine
+        self.policy = policy or RunPolicy()
+        self.log = engine.log
+        self.records: list[ManifestRecord] = []
+        self.manifest = manifest_name(engine.run_label)
+        self.strategy = self.policy.strategy
+        self.regions: set[str] = set()
+        self.taken: set[str] = set()
+        self.jobs: list[dict[str, Any]] = []
+        self.restoring: list[Ref] = []
+        self.waiting: list[Ref] = []
+        self.waited = False
+        self._to_restore: list[Ref] = []
+        self._unrecorded: dict[str, StoredObject] = {}
+        self._elapsed = 0.0
+        self._requests = 0
+        self._retries = 0
+        self._phase_started = time.monotonic()
+        self._stats_at_phase = (engine.hook.stats.requests, engine.hook.stats.retries)
+
+    # ------------------------------------------------------------------ the public steps
+
+    def start(self, objects: Iterable[StoredObject], missing: dict[str, str] | None = None) -> Pause | TransferSummary:
+        """
+        Take the objects (a search's results or ids' metadata) and copy what can be copied now.
+
+        :param missing: ids whose metadata could not be read, with why (recorded as failed).
+        :return: a :class:`Pause` to wait on, or the summary when the run is complete.
+        """
+        return self._guarded(self._start, objects, missing or {})
+
+    def resume(self, event: dict[str, Any]) -> Pause | TransferSummary:
+        """Continue after the trigger of the last :class:`Pause` fired ``event``."""
+        return self._guarded(self._resume, event)
+
+    def run_here(self, objects: Iterable[StoredObject], missing: dict[str, str] | None = None) -> TransferSummary:
+        """The whole run in this process, waiting here at every pause."""
+        outcome = self.start(objects, missing)
+        while isinstance(outcome, Pause):
+            outcome = self.resume(self.wait_here(outcome))
+        return outcome
+
+    def wait_here(self, pause: Pause) -> dict[str, Any]:
+        """Run the pause's trigger in this process until its first event (what the triggerer would do)."""
+        self.log.info("Waiting here for %s.", pause.what)
+
+        async def first_event() -> dict[str, Any]:
+            async for event in pause.trigger.run():
+                return dict(event.payload)
+            return {"status": "error", "message": "the trigger ended without an event"}
+
+        return asyncio.run(first_event())
+
+    def state(self) -> dict[str, Any]:
+        """What the run needs to resume in another process (JSON; ids and paths only)."""
+        self._close_phase()
+        return {
+            "version": STATE_VERSION,
+            "manifest": self.manifest,
+            "strategy": self.strategy,
+            "regions": sorted(self.regions),
+            "jobs": self.jobs,
+            "restoring": [list(r) for r in self.restoring],
+            "waiting": [list(r) for r in self.waiting],
+            "waited": self.waited,
+            "elapsed": self._elapsed,
+            "requests": self._requests,
+            "retries": self._retries,
+        }
+
+    @classmethod
+    def from_state(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
+        """Rebuild a run from :meth:`state` and the manifest it published at its pause."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ConfigurationError(
+                f"Cannot resume the transfer: its saved state is missing or unreadable ({state!r:.200})"
+            )
+        run = cls(engine, policy)
+        run.manifest = state["manifest"]
+        run.strategy = state["strategy"]
+        run.regions = set(state["regions"])
+        run.jobs = state["jobs"]
+        run.restoring = [(i, r) for i, r in state["restoring"]]
+        run.waiting = [(i, r) for i, r in state["waiting"]]
+        run.waited = state["waited"]
+        run._elapsed = state["elapsed"]
+        run._requests = state["requests"]
+        run._retries = state["retries"]
+        path = engine.root / MANIFEST_DIR / run.manifest
+        run.records = [r for r in read_manifest(path) if r.status != Status.WAITING]
+        for record in run.records:
+            engine.remember(record)
+            if record.path:
+                run.taken.add(record.path.casefold())
+        for job in run.jobs:
+            run.taken.update(p.casefold() for _, p in job["items"])
+        return run
+
+    def cancel(self) -> None:
+        """Cancel the bulk jobs this run started and has not collected (e.g. when the task is killed)."""
+        for job in self.jobs:
+            self.engine.cancel_job(job["zip_name"], job["region"])
+        self.jobs = []
+
+    # ------------------------------------------------------------------ phases
+
+    def _guarded(self, step: Any, *args: Any) -> Pause | TransferSummary:
+        self._phase_started = time.monotonic()
+        self._stats_at_phase = (self.engine.hook.stats.requests, self.engine.hook.stats.retries)
+        try:
+            outcome: Pause | TransferSummary = step(*args)
+        except BaseException as err:
+            self._abort(err)
+            raise
+        return outcome
+
+    def _start(self, objects: Iterable[StoredObject], missing: dict[str, str]) -> Pause | TransferSummary:
+        for object_id, reason in missing.items():
+            self._add(self.engine.failed_record(object_id, None, reason))
+        available: list[StoredObject] = []
+        seen: set[str] = set()
+        for obj in objects:
+            if obj.id in seen:
+                continue
+            seen.add(obj.id)
+            if obj.region:
+                self.regions.add(obj.region)
+            self._triage(obj, available, final=False)
+        self.strategy = self.engine.choose_strategy(self.policy.strategy, available)
+        self.log.info(
+            "Found %d object(s): %d available, %d archived to restore, %d not ready yet.",
+            len(seen),
+            len(available),
+            len(self._to_restore),
+            len(self.waiting),
+        )
+        if self._to_restore:  # restores take hours: ask for them before copying anything
+            self._request_restores()
+        if self.strategy == "bulk":
+            pause = self._start_bulk(available)
+            if pause is not None:
+                return self._pause(pause)
+        else:
+            self._copy(self.engine.plan(available, self.taken), final=False)
+        return self._after_copies()
+
+    def _resume(self, event: dict[str, Any]) -> Pause | TransferSummary:
+        if self.jobs:
+            self._collect_bulk(event)
+            return self._after_copies()
+        return self._collect_waits(event)
+
+    def _after_copies(self) -> Pause | TransferSummary:
+        if self._to_restore:
+            self._request_restores()
+        refs = self.restoring + self.waiting
+        if refs and not self.waited:
+            self.waited = True
+            return self._pause(self._wait_for_objects())
+        if refs:  # waited once already: what is still not ready now stays so
+            return self._collect_waits({"status": "success"})
+        return self._finish()
+
+    # ------------------------------------------------------------------ triage
+
+    def _triage(self, obj: StoredObject, available: list[StoredObject], *, final: bool, after: str = "") -> None:
+        """Send one object where its state says: copy, restore, wait, or a record."""
+        state = obj.state
+        if obj.is_available:
+            available.append(obj)
+            self._unrecorded[obj.id] = obj
+        elif state == ObjectState.ARCHIVED.value:
+            if self.policy.on_archived == "skip":
+                self._add(
+                    self.engine.not_copied_record(obj, Status.ARCHIVED, "object is ARCHIVED (on_archived='skip')")
+                )
+            elif self.policy.on_archived == "fail":
+                self._add(self.engine.not_copied_record(obj, Status.FAILED, "object is ARCHIVED (on_archived='fail')"))
+            elif final:
+                self._add(self.engine.not_copied_record(obj, Status.NOT_READY, f"still ARCHIVED {after}".strip()))
+            else:
+                self._to_restore.append((obj.id, obj.region))
+                self._unrecorded[obj.id] = obj
+        elif state in _GONE:
+            self._add(
+                self.engine.not_copied_record(
+                    obj, Status.FAILED, f"object was deleted at 8x8 ({state}) {after}".strip()
+                )
+            )
+        elif final or self.policy.on_not_ready == "report":
+            why = f"object is {state}, not AVAILABLE {after}".strip()
+            if self.policy.on_not_ready == "report" and not final:
+                why += " (on_not_ready='report')"
+            self._add(self.engine.not_copied_record(obj, Status.NOT_READY, why))
+        else:
+            self.waiting.append((obj.id, obj.region))
+            self._unrecorded[obj.id] = obj
+
+    def _add(self, record: ManifestRecord) -> None:
+        self.records.append(record)
+        self._unrecorded.pop(record.id, None)
+        if record.path:
+            self.taken.add(record.path.casefold())
+
+    # ------------------------------------------------------------------ copying
+
+    def _copy(self, planned: list[PlannedObject], *, final: bool, restored: bool = False) -> None:
+        """Copy planned objects; those whose state changed since they were read are triaged again."""
+        by_id = {p.obj.id: p.obj for p in planned}
+        for record in self.engine.copy_all(planned, restored=restored):
+            self._take(record, by_id, final=final)
+
+    def _take(self, record: ManifestRecord, objects: dict[str, StoredObject], *, final: bool) -> None:
+        if record.status == Status.NOT_READY and record.id in objects:
+            obj = dataclasses.replace(objects[record.id], state=record.state)
+            self.log.info("Object %s is %s now (it was AVAILABLE when found).", obj.id, obj.state)
+            self._triage(obj, [], final=final or self.waited, after="(its state changed during the run)")
+            return
+        self._add(record)
+
+    def _request_restores(self) -> None:
+        self.log.info(
+            "Restoring %d archived object(s) for %d day(s).", len(self._to_restore), self.policy.restore_expiration_days
+        )
+        for object_id, region in self._to_restore:
+            try:
+                self.engine.hook.restore_object(object_id, self.policy.restore_expiration_days, region=region)
+                self.restoring.append((object_id, region))
+            except EightByEightError as err:
+                obj = self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region, state="ARCHIVED")
+                self._add(self.engine.not_copied_record(obj, Status.FAILED, f"restore request failed: {err}"))
+        self._to_restore = []
+
+    def _wait_for_objects(self) -> Pause:
+        from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightRestoreTrigger
+
+        restores = bool(self.restoring)
+        timeout = self.policy.restore_timeout if restores else self.policy.not_ready_timeout
+        interval = self.policy.restore_poll_interval if restores else self.policy.not_ready_poll_interval
+        refs = [{"id": i, "region": r} for i, r in self.restoring + self.waiting]
+        what = f"{len(self.restoring)} restore(s) and {len(self.waiting)} object(s) not ready yet"
+        return Pause(
+            trigger=EightByEightRestoreTrigger(
+                eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
+                objects=refs,
+                poll_interval=interval,
+                timeout_at=time.time() + timeout,
+            ),
+            timeout=timeout + 3600,
+            what=what,
+        )
+
+    def _collect_waits(self, event: dict[str, Any]) -> TransferSummary:
+        """After waiting for restores and PENDING objects: read them by id, copy what is AVAILABLE now."""
+        restored_ids = {i for i, _ in self.restoring}
+        refs = self.restoring + self.waiting
+        self.restoring, self.waiting = [], []
+        status = event.get("status")
+        after = "after waiting" if status == "success" else f"after waiting ({status}: {event.get('message')})"
+        try:
+            current = self.engine.read_back(refs)
+        except EightByEightError as err:
+            for object_id, region in refs:
+                obj = self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region)
+                self._add(
+                    self.engine.failed_record(object_id, None, f"could not read its state {after}: {err}", obj=obj)
+                )
+            return self._finish()
+        available: list[StoredObject] = []
+        for object_id, region in refs:
+            found = current.get(object_id)
+            if found is None:
+                gone = self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region)
+                self._add(self.engine.failed_record(object_id, None, f"no longer found at 8x8 {after}", obj=gone))
+                continue
+            self._triage(found, available, final=True, after=after)
+        planned = self.engine.plan(available, self.taken)
+        self._copy([p for p in planned if p.obj.id not in restored_ids], final=True)
+        self._copy([p for p in planned if p.obj.id in restored_ids], final=True, restored=True)
+        return self._finish()
+
+    # ------------------------------------------------------------------ bulk
+
+    def _start_bulk(self, available: list[StoredObject]) -> Pause | None:
+        """Skip what is present, start zip jobs for the rest (a refused job: its objects one by one)."""
+        from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightBulkJobTrigger
+
+        todo: list[PlannedObject] = []
+        for item in self.engine.plan(available, self.taken):
+            try:
+                placed, existing = self.engine.place(item)
+            except Exception as err:
+                self._add(self.engine.failed_record(item.obj.id, item, str(err), obj=item.obj))
+                continue
+            if existing is not None:
+                self._add(existing)
+            else:
+                todo.append(placed)
+        limit = self.policy.bulk_limit_bytes
+        single = self.engine.too_big_for_bulk(todo, limit)
+        if single:
+            self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
+            self._copy(single, final=False)
+        by_region: dict[str | None, list[PlannedObject]] = {}
+        for item in todo:
+            if item not in single:
+                by_region.setdefault(item.obj.region, []).append(item)
+        for region, items in by_region.items():
+            for batch in self.engine.bulk_batches(items, limit):
+                job = self.engine.start_job(batch, region)
+                if job is None:
+                    self._copy(batch, final=False)
+                    continue
+                self.jobs.append(
+                    {"zip_name": job.zip_name, "region": region, "items": [[p.obj.id, p.relative_path] for p in batch]}
+                )
+        if not self.jobs:
+            return None
+        self.log.info(
+            "Started %d bulk job(s) for %d object(s).", len(self.jobs), sum(len(j["items"]) for j in self.jobs)
+        )
+        return Pause(
+            trigger=EightByEightBulkJobTrigger(
+                eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
+                jobs=[{"zip_name": j["zip_name"], "region": j["region"]} for j in self.jobs],
+                poll_interval=self.policy.poll_interval,
+                timeout_at=time.time() + self.policy.bulk_timeout,
+            ),
+            timeout=self.policy.bulk_timeout + 3600,
+            what=f"{len(self.jobs)} bulk job(s)",
+        )
+
+    def _collect_bulk(self, event: dict[str, Any]) -> None:
+        """Copy every finished job's zip; jobs not finished are cancelled and their objects fetched alone."""
+        jobs, self.jobs = self.jobs, []
+        given = event.get("jobs")
+        statuses: dict[str, Any] = given if isinstance(given, dict) else {}
+        if event.get("status") != "success":
+            self.log.warning(
+                "Waiting for bulk jobs ended with %s (%s); unfinished jobs are cancelled and their objects "
+                "downloaded one by one.",
+                event.get("status"),
+                event.get("message"),
+            )
+        refs = [(object_id, job["region"]) for job in jobs for object_id, _ in job["items"]]
+        try:
+            current = self.engine.read_back(refs)
+        except EightByEightError as err:
+            for job in jobs:
+                self.engine.cancel_job(job["zip_name"], job["region"])
+            for object_id, region in refs:
+                obj = StoredObject(id=object_id, region=region)
+                self._add(
+                    self.engine.failed_record(
+                        object_id, None, f"could not read its metadata after the bulk wait: {err}", obj=obj
+                    )
+                )
+            return
+        for job in jobs:
+            planned: list[PlannedObject] = []
+            for object_id, path in job["items"]:
+                found = current.get(object_id)
+                if found is None:
+                    gone = StoredObject(id=object_id, region=job["region"])
+                    self._add(
+                        self.engine.failed_record(
+                            object_id, None, "no longer found at 8x8 after the bulk wait", obj=gone
+                        )
+                    )
+                elif not found.is_available:
+                    self._triage(found, [], final=False, after="(its state changed during the run)")
+                else:
+                    self._unrecorded[object_id] = found
+                    planned.append(self.engine.at(found, path))
+            by_id = {p.obj.id: p.obj for p in planned}
+            status = statuses.get(job["zip_name"])
+            if status in ("DONE", "PARTIAL_DONE"):
+                try:
+                    finished = self.engine.hook.get_bulk_job(job["zip_name"], region=job["region"])
+                    records = self.engine.copy_finished_job(finished, job["region"], planned)
+                except EightByEightError as err:
+                    self.log.warning("Bulk job %s unusable (%s); downloading one by one.", job["zip_name"], err)
+                    records = self.engine.copy_from_zip(None, None, planned)
+            else:
+                if status not in ("FAILED", "CANCELLED"):
+                    self.engine.cancel_job(job["zip_name"], job["region"])
+                self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job["zip_name"], status)
+                records = self.engine.copy_from_zip(None, None, planned)
+            for record in records:
+                self._take(record, by_id, final=False)
+
+    # ------------------------------------------------------------------ manifest and end
+
+    def _pause(self, pause: Pause) -> Pause:
+        """Publish the manifest so far (with a ``waiting`` record per object waited for) and pause."""
+        waiting = [
+            self.engine.not_copied_record(
+                self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region), Status.WAITING, why
+            )
+            for why, refs in (
+                ("in bulk job", [(i, j["region"]) for j in self.jobs for i, _ in j["items"]]),
+                ("restoring", self.restoring),
+                ("not ready yet", self.waiting),
+            )
+            for object_id, region in refs
+        ]
+        self._publish(waiting)
+        self.log.info("Pausing for %s; the manifest so far is %s.", pause.what, self._manifest_url())
+        return pause
+
+    def _publish(self, extra: list[ManifestRecord] | None = None) -> None:
+        write_manifest(self.engine.root, self.manifest, [*self.records, *(extra or [])])
+
+    def _manifest_url(self) -> str:
+        return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
+
+    def _close_phase(self) -> None:
+        now = time.monotonic()
+        requests, retries = self.engine.hook.stats.requests, self.engine.hook.stats.retries
+        self._elapsed += now - self._phase_started
+        self._requests += requests - self._stats_at_phase[0]
+        self._retries += retries - self._stats_at_phase[1]
+        self._phase_started, self._stats_at_phase = now, (requests, retries)
+
+    def _abort(self, err: BaseException) -> None:
+        """The run failed: record every object seen but not yet recorded, and publish the manifest anyway."""
+        reason = f"not attempted: the run stopped ({type(err).__name__}: {err})"
+        for obj in list(self._unrecorded.values()):
+            self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
+        try:
+            self._publish()
+            self.log.error("The run failed; the manifest of what it did is %s.", self._manifest_url())
+        except Exception as publish_error:  # the original error matters more
+            self.log.error("Could not write the manifest after the run failed: %s", publish_error)
+
+    def _finish(self) -> TransferSummary:
+        """Delete what was proved (if asked), publish the manifest and build the summary."""
+        for obj in list(self._unrecorded.values()):  # defensive: every object seen gets a fate
+            self._add(self.engine.failed_record(obj.id, None, "no outcome was recorded (internal error)", obj=obj))
+        summary = TransferSummary(
+            destination=storage.url_of(self.engine.root), strategy=self.strategy, records=self.records
+        )
+        report_only = self.policy.on_not_ready == "report"
+        for record in self.records:
+            summary.count(record)
+            if report_only and record.status == Status.NOT_READY:
+                summary.failures.pop(record.id, None)
+        try:
+            if self.policy.delete_after_transfer:
+                self.engine.prove_and_delete(self.records, summary, self._publish)
+        finally:
+            self.engine.remove_stale_parts(self.records)
+            self._publish()
+        self._close_phase()
+        summary.manifest = self._manifest_url()
+        summary.seconds = self._elapsed
+        summary.requests = self._requests
+        summary.retries = self._retries
+        self.log.info(
+            "Transfer finished: %d copied, %d restored and copied, %d skipped (already present), %d archived "
+            "(not copied), %d not ready, %d failed, %d deleted at 8x8; %.1f MB in %.1f s, %d retries. Manifest: %s",
+            summary.copied,
+            summary.restored,
+            summary.skipped,
+            summary.archived,
+            summary.not_ready,
+            summary.failed,
+            summary.deleted,
+            summary.bytes_copied / 1e6,
+            summary.seconds,
+            summary.retries,
+            summary.manifest,
+        )
+        return summary
