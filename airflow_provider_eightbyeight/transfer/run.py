@@ -41,6 +41,7 @@ from airflow_provider_eightbyeight.transfer.engine import (
     TransferSummary,
 )
 from airflow_provider_eightbyeight.transfer.manifest import (
+    COPY_STATUSES,
     MANIFEST_DIR,
     ManifestRecord,
     Status,
@@ -230,7 +231,7 @@ class TransferRun:
         run.records = [r for r in read_manifest(path) if r.status != Status.WAITING]
         for record in run.records:
             engine.remember(record)
-            if record.path:
+            if record.path and record.status in COPY_STATUSES:
                 run.taken.add(record.path.casefold())
         for job in run.jobs:
             run.taken.update(p.casefold() for _, p in job["items"])
@@ -339,7 +340,7 @@ class TransferRun:
     def _add(self, record: ManifestRecord) -> None:
         self.records.append(record)
         self._unrecorded.pop(record.id, None)
-        if record.path:
+        if record.path and record.status in COPY_STATUSES:
             self.taken.add(record.path.casefold())
 
     # ------------------------------------------------------------------ copying

@@ -1,0 +1,465 @@
+"""
+Nothing lost beyond transport faults: the states a real account produces, history at the destination,
+stale evidence, and deferred vs in-worker waits (issue 8). Each test names the scenario it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
+from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
+from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferError, TransferOptions
+from airflow_provider_eightbyeight.transfer.manifest import MANIFEST_DIR
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(
+        seed=8,
+        objects_per_region=30,
+        archived_fraction=0.1,
+        revoked_fraction=0.0,
+        bulk_delay=0.2,
+        restore_delay=0.3,
+        restore_pending_state="PENDING",
+    )
+
+
+@pytest.fixture
+def conn(make_hook):
+    make_hook()
+    return "eightbyeight_default"
+
+
+class FakeTI:
+    """Just what the transfer operator uses of a task instance: XCom for its resume state."""
+
+    task_id, map_index, dag_id, run_id = "t", -1, "d", "r1"
+
+    def __init__(self) -> None:
+        self.store: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.store[key] = json.loads(json.dumps(value))  # XCom holds JSON
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
+        return self.store.get(key)
+
+
+def drive(op: EightByEightTransferOperator, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
+    """Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume."""
+    context: dict[str, Any] = {"ti": ti or FakeTI()}
+    deferrals = 0
+    call = lambda: op.execute(context)  # noqa: E731
+    while True:
+        try:
+            return call(), deferrals
+        except TaskDeferred as deferred:
+            deferrals += 1
+            payload = json.loads(json.dumps(deferred.trigger.serialize()[1]))  # what the triggerer stores
+            trigger = type(deferred.trigger)(**payload)
+            event = asyncio.run(_first_event(trigger))
+            method = getattr(op, deferred.method_name)
+            call = lambda m=method, e=event: m(context, e)  # noqa: E731
+
+
+async def _first_event(trigger: Any) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("trigger ended without an event")
+
+
+def manifest(root: Path) -> dict[str, dict]:
+    [path] = sorted((root / MANIFEST_DIR).glob("*.jsonl"))[-1:]
+    return {r["id"]: r for r in (json.loads(line) for line in path.read_text().splitlines())}
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def file_of(root: Path, record: dict) -> Path:
+    return root / record["path"]
+
+
+def later(seconds: float, action: Any) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+# ---------------------------------------------------------------------------- 1. evidence before deletion
+
+
+def test_1_damaged_copy_is_not_deleted_on_skip_evidence(conn, emulator, tmp_path):
+    """A copy damaged in place (same size) after run 1 must not license a delete in run 2."""
+    op = EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), write_metadata=True)
+    drive(op)
+    records = manifest(tmp_path)
+    victim = next(r for r in records.values() if r["status"] == "copied")
+    path = file_of(tmp_path, victim)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    path.write_bytes(bytes(data))
+    drive(
+        EightByEightTransferOperator(
+            task_id="t", destination=tmp_path.as_uri(), write_metadata=True, delete_after_transfer=True
+        )
+    )
+    after = manifest(tmp_path)[victim["id"]]
+    assert md5(path) == emulator.md5(victim["id"])  # replaced by a verified copy before the delete
+    assert after["status"] == "copied" and after["evidence"] == "written"
+    assert after["deleted_at_source"] and emulator.get(victim["id"])["objectState"] == "REVOKED"
+
+
+def test_1_skipped_copies_are_read_back_before_deletion(conn, emulator, tmp_path):
+    drive(EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), write_metadata=True))
+    summary, _ = drive(
+        EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), delete_after_transfer=True)
+    )
+    records = manifest(tmp_path)
+    skipped = [r for r in records.values() if r["status"] == "skipped"]
+    assert skipped and summary["skipped"] == len(skipped) and summary["copied"] == 0
+    assert all(r["evidence"] == "read_back" and r["deleted_at_source"] for r in skipped)
+    for record in skipped:
+        assert md5(file_of(tmp_path, record)) == emulator.md5(record["id"])
+
+
+def test_1_skip_evidence_alone_never_deletes(conn, emulator, tmp_path, make_hook):
+    """An engine told to trust manifests (prove_skips off) still deletes nothing it only skipped."""
+    hook = make_hook()
+    TransferEngine(hook, tmp_path.as_uri()).run(hook.iter_objects())
+    summary = TransferEngine(hook, tmp_path.as_uri()).run(hook.iter_objects(), delete_after_transfer=True)
+    assert summary.skipped > 0 and summary.deleted == 0
+    assert all("did not read the copy back" in why for why in summary.delete_failures.values())
+    assert {o["objectState"] for o in emulator.objects("us-east")} >= {"AVAILABLE"}
+
+
+# ---------------------------------------------------------------------------- 2. a path belongs to one object
+
+
+def _twin(emulator, name: str, day: str) -> dict:
+    return emulator.add_object("us-east", object_name=name, created=f"{day}T10:00:00Z", size=3000)
+
+
+@pytest.mark.parametrize("evidence", ["manifest", "sidecar", "none"])
+def test_2_name_reused_on_another_day_never_overwrites(conn, emulator, tmp_path, evidence):
+    a = _twin(emulator, "rec.mp3", "2026-11-02")
+    day = {"created_after": "2026-11-02T00:00:00Z", "created_before": "2026-11-03T00:00:00Z"}
+    common = {"destination": tmp_path.as_uri(), "path_template": "{type}/{name}", "filter": f"id=={a['id']}"}
+    drive(EightByEightTransferOperator(task_id="d1", delete_after_transfer=True, write_metadata=True, **common, **day))
+    a_file = tmp_path / "callrecording" / "rec.mp3"
+    assert md5(a_file) == emulator.md5(a["id"]) and emulator.get(a["id"])["objectState"] == "REVOKED"
+    if evidence != "manifest":
+        for path in (tmp_path / MANIFEST_DIR).iterdir():
+            path.unlink()
+    if evidence == "none":
+        (tmp_path / "callrecording" / "rec.mp3.json").unlink()
+    b = _twin(emulator, "rec.mp3", "2026-11-03")
+    common["filter"] = f"id=={b['id']}"
+    summary, _ = drive(EightByEightTransferOperator(task_id="d2", write_metadata=True, **common))
+    assert md5(a_file) == emulator.md5(a["id"])  # A's only copy is intact
+    record = manifest(tmp_path)[b["id"]]
+    b_file = file_of(tmp_path, record)
+    assert b_file != a_file and md5(b_file) == emulator.md5(b["id"]) and summary["copied"] == 1
+    assert "rec.mp3" in record["reason"] and "written beside" in record["reason"]
+    again, _ = drive(EightByEightTransferOperator(task_id="d3", write_metadata=True, **common))
+    assert again["skipped"] == 1 and again["copied"] == 0  # the re-run finds B beside A
+
+
+def test_2_a_foreign_file_is_left_alone(conn, emulator, tmp_path, make_hook):
+    hook = make_hook()
+    obj = next(iter(hook.iter_objects()))
+    engine = TransferEngine(hook, tmp_path.as_uri(), TransferOptions(path_template="{name}"))
+    target = tmp_path / engine.plan([obj])[0].relative_path
+    target.write_bytes(b"x" * (obj.size or 1))  # the user's own file, same size
+    summary = engine.run([obj])
+    assert target.read_bytes() == b"x" * (obj.size or 1)
+    [record] = summary.records
+    assert record.status == "copied" and record.path != target.name and "unknown origin" in (record.reason or "")
+
+
+def test_2_a_copy_of_this_object_without_records_is_recognised(conn, emulator, tmp_path, make_hook):
+    hook = make_hook()
+    obj = next(iter(hook.iter_objects()))
+    engine = TransferEngine(hook, tmp_path.as_uri(), TransferOptions(path_template="{name}"))
+    target = tmp_path / engine.plan([obj])[0].relative_path
+    target.write_bytes(emulator.content(obj.id))  # same bytes, no manifest, no sidecar
+    summary = engine.run([obj])
+    assert summary.skipped == 1 and summary.records[0].evidence == "read_back"
+
+
+def test_2_case_only_differences_in_one_run_get_two_files(conn, emulator, tmp_path, make_hook):
+    hook = make_hook()
+    a = emulator.add_object("us-east", object_name="Rec.mp3", size=2000)
+    b = emulator.add_object("us-east", object_name="rec.mp3", size=2100)
+    objs = list(hook.iter_objects(f"id=in=({a['id']},{b['id']})"))
+    summary = TransferEngine(hook, tmp_path.as_uri(), TransferOptions(path_template="{name}")).run(objs)
+    paths = {r.path.casefold() for r in summary.records}
+    assert summary.copied == 2 and len(paths) == 2
+
+
+# ---------------------------------------------------------------------------- 3. every object has a fate
+
+
+def test_3_pending_objects_are_waited_for_and_copied(conn, emulator, tmp_path):
+    pending = emulator.add_object("us-east", state="PENDING", created="2026-11-04T12:00:00Z", size=4000)
+    later(1.0, lambda: emulator.set_object_state(pending["id"], "AVAILABLE"))
+    op = EightByEightTransferOperator(
+        task_id="t", destination=tmp_path.as_uri(), not_ready_poll_interval=0.2, not_ready_timeout=30
+    )
+    summary, _ = drive(op)
+    record = manifest(tmp_path)[pending["id"]]
+    assert record["status"] == "copied" and md5(file_of(tmp_path, record)) == emulator.md5(pending["id"])
+    assert summary["not_ready"] == 0 and summary["failed"] == 0
+
+
+def test_3_objects_still_pending_fail_the_task_by_name(conn, emulator, tmp_path):
+    pending = emulator.add_object("us-east", state="PENDING", created="2026-11-04T12:00:00Z", size=4000)
+    op = EightByEightTransferOperator(
+        task_id="t", destination=tmp_path.as_uri(), not_ready_poll_interval=0.1, not_ready_timeout=0.5
+    )
+    with pytest.raises(TransferError, match=pending["id"]):
+        drive(op)
+    record = manifest(tmp_path)[pending["id"]]
+    assert record["status"] == "not_ready" and record["state"] == "PENDING"
+    copied = [r for r in manifest(tmp_path).values() if r["status"] == "copied"]
+    assert len(copied) == len(emulator.objects("us-east", states="AVAILABLE"))  # the rest was copied first
+
+
+def test_3_report_only_records_not_ready_objects(conn, emulator, tmp_path):
+    pending = emulator.add_object("us-east", state="PENDING", size=4000)
+    summary, deferrals = drive(
+        EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), on_not_ready="report")
+    )
+    assert summary["not_ready"] == 1 and deferrals == 0 and pending["id"] not in summary["failures"]
+    assert manifest(tmp_path)[pending["id"]]["status"] == "not_ready"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_3_state_changes_between_search_and_download(conn, emulator, tmp_path, make_hook, deferrable):
+    """PENDING (then AVAILABLE again), REVOKED and ARCHIVED after the search: each object gets its fate."""
+    hook = make_hook()
+    ids = [o.id for o in hook.iter_objects()][:3]
+    to_pending, to_revoked, to_archived = ids
+    real = hook.iter_objects
+    calls: list[int] = []
+
+    def search_then_change(*args: Any, **kwargs: Any) -> Any:
+        found = list(real(*args, **kwargs))
+        calls.append(1)
+        if len(calls) > 1:  # later searches are the run's own reads by id
+            return iter(found)
+        emulator.set_object_state(to_pending, "PENDING")
+        emulator.set_object_state(to_revoked, "REVOKED")
+        emulator.set_object_state(to_archived, "ARCHIVED")
+        later(1.0, lambda: emulator.set_object_state(to_pending, "AVAILABLE"))
+        return iter(found)
+
+    op = EightByEightTransferOperator(
+        task_id="t",
+        destination=tmp_path.as_uri(),
+        deferrable=deferrable,
+        not_ready_poll_interval=0.2,
+        not_ready_timeout=30,
+        fail_on_error=False,
+    )
+    op.hook.iter_objects = search_then_change  # type: ignore[method-assign]
+    drive(op)
+    records = manifest(tmp_path)
+    assert records[to_pending]["status"] == "copied"
+    assert records[to_revoked]["status"] == "failed" and "REVOKED" in records[to_revoked]["reason"]
+    assert records[to_archived]["status"] == "archived"
+    assert set(records) >= {o["id"] for o in emulator.objects("us-east", states=["AVAILABLE", "ARCHIVED"])}
+
+
+# ---------------------------------------------------------------------------- 5. deferred = not deferred
+
+
+def _fates(root: Path) -> dict[str, str]:
+    return {i: r["status"] for i, r in manifest(root).items()}
+
+
+@pytest.mark.parametrize("strategy", ["bulk", "objects"])
+def test_5_deferred_and_in_worker_runs_agree(conn, emulator, tmp_path, strategy):
+    archived = {o["id"] for o in emulator.objects("us-east", states="ARCHIVED")}
+    assert archived
+    results = {}
+    for deferrable in (False, True):
+        dest = tmp_path / str(deferrable)
+        op = EightByEightTransferOperator(
+            task_id="t", destination=dest.as_uri(), strategy=strategy, deferrable=deferrable, poll_interval=0.1
+        )
+        results[deferrable] = drive(op)
+        assert {i for i, s in _fates(dest).items() if s == "archived"} == archived
+    (plain, _), (deferred, deferrals) = results[False], results[True]
+    assert deferrals == (1 if strategy == "bulk" else 0)
+    keys = ("copied", "skipped", "archived", "not_ready", "failed")
+    assert {k: plain[k] for k in keys} == {k: deferred[k] for k in keys}
+    assert _fates(tmp_path / "False") == _fates(tmp_path / "True")
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_5_a_refused_bulk_start_falls_back_to_single_downloads(conn, emulator, tmp_path, deferrable):
+    emulator.add_fault(FaultRule(kind="status", route="bulk_start", status=400))
+    summary, _ = drive(
+        EightByEightTransferOperator(
+            task_id="t", destination=tmp_path.as_uri(), strategy="bulk", deferrable=deferrable, poll_interval=0.1
+        )
+    )
+    assert summary["copied"] == len(emulator.objects("us-east", states="AVAILABLE")) and summary["failed"] == 0
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_5_restores_agree_deferred_or_not(conn, emulator, tmp_path, deferrable):
+    archived = {o["id"] for o in emulator.objects("us-east", states="ARCHIVED")}
+    summary, _ = drive(
+        EightByEightTransferOperator(
+            task_id="t",
+            destination=tmp_path.as_uri(),
+            on_archived="restore",
+            deferrable=deferrable,
+            restore_poll_interval=0.2,
+        )
+    )
+    assert summary["restored"] == len(archived) and summary["failed"] == 0
+    assert {i for i, s in _fates(tmp_path).items() if s == "restored"} == archived
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_5_unfinished_bulk_jobs_are_cancelled_and_their_objects_copied_alone(conn, emulator, tmp_path, deferrable):
+    emulator.config.bulk_delay = 3600.0
+    summary, _ = drive(
+        EightByEightTransferOperator(
+            task_id="t",
+            destination=tmp_path.as_uri(),
+            strategy="bulk",
+            deferrable=deferrable,
+            poll_interval=0.1,
+            bulk_timeout=0.5,
+        )
+    )
+    assert summary["copied"] == len(emulator.objects("us-east", states="AVAILABLE"))
+    assert emulator.stats()["requests"].get("bulk_cancel", 0) >= 1
+
+
+def test_5_on_kill_cancels_started_jobs(conn, emulator, tmp_path):
+    emulator.config.bulk_delay = 3600.0
+    op = EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), strategy="bulk", deferrable=True)
+    with pytest.raises(TaskDeferred):
+        op.execute({"ti": FakeTI()})
+    op.on_kill()
+    assert emulator.stats()["requests"].get("bulk_cancel", 0) >= 1
+    waiting = [r for r in manifest(tmp_path).values() if r["status"] == "waiting"]
+    assert len(waiting) == len(emulator.objects("us-east", states="AVAILABLE"))  # named while deferred
+
+
+# ---------------------------------------------------------------------------- 6. zips
+
+
+def test_6_a_damaged_deflated_entry_falls_back_to_a_single_download(conn, emulator, tmp_path, make_hook):
+    hook = make_hook()
+    objs = [o for o in hook.iter_objects() if (o.size or 0) > 2000][:3]
+    engine = TransferEngine(hook, (tmp_path / "dest").as_uri())
+    planned = engine.plan(objs)
+    zip_path = tmp_path / "bulk.zip"
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for obj in objs:
+            archive.writestr(obj.name or obj.id, emulator.content(obj.id))
+    data = bytearray(zip_path.read_bytes())
+    with zipfile.ZipFile(zip_path) as archive:
+        info = archive.getinfo(objs[0].name or objs[0].id)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + 2, start + 40):  # the compressed bytes of the first entry
+        data[offset] ^= 0x5A
+    zip_path.write_bytes(bytes(data))
+    records = engine.copy_from_zip(None, zip_path, planned)
+    assert {r.id: r.status for r in records} == {o.id: "copied" for o in objs}
+    for record in records:
+        assert md5(tmp_path / "dest" / record.path) == emulator.md5(record.id)
+
+
+# ---------------------------------------------------------------------------- 8. per-object errors
+
+
+def test_8_one_403_fails_only_that_object(conn, emulator, tmp_path):
+    victim = emulator.objects("us-east", states="AVAILABLE")[0]["id"]
+    emulator.add_fault(FaultRule(kind="status", route="content", status=403, object_ids=[victim]))
+    with pytest.raises(TransferError, match=victim):
+        drive(EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri()))
+    records = manifest(tmp_path)
+    assert records[victim]["status"] == "failed"
+    copied = {i for i, r in records.items() if r["status"] == "copied"}
+    assert copied == {o["id"] for o in emulator.objects("us-east", states="AVAILABLE")} - {victim}
+
+
+def test_8_a_run_whose_every_attempt_fails_alike_stops_early_with_a_manifest(conn, emulator, tmp_path):
+    emulator.add_fault(FaultRule(kind="status", route="content", status=403))
+    with pytest.raises(TransferError) as info:
+        drive(EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), max_workers=1))
+    records = manifest(tmp_path)
+    available = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE")}
+    assert {i for i, r in records.items() if r["status"] == "failed"} == available
+    not_tried = [r for r in records.values() if r["reason"].startswith("not attempted")]
+    assert not_tried and emulator.stats()["requests"]["content"] < len(available)
+    assert "PermissionDeniedError" in str(info.value)
+
+
+def test_8_the_manifest_is_written_when_the_run_fails(conn, emulator, tmp_path, make_hook):
+    hook = make_hook()
+    objs = list(hook.iter_objects())
+
+    def broken() -> Any:
+        yield from objs[:5]
+        raise RuntimeError("search broke")
+
+    with pytest.raises(RuntimeError):
+        TransferEngine(hook, tmp_path.as_uri()).run(broken())
+    assert (tmp_path / MANIFEST_DIR).is_dir()
+
+
+# ---------------------------------------------------------------------------- 11. durable before delete
+
+
+def test_11_copies_are_fsynced_and_the_manifest_names_deletes_before_the_call(
+    conn, emulator, tmp_path, make_hook, monkeypatch
+):
+    hook = make_hook()
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    seen_at_delete: dict[str, Any] = {}
+    real_delete = hook.delete_objects
+
+    def spy_delete(ids: Any, **kwargs: Any) -> Any:
+        ids = list(ids)
+        seen_at_delete["synced"] = list(synced)
+        seen_at_delete["manifest"] = manifest(tmp_path)
+        return real_delete(ids, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(hook, "delete_objects", spy_delete)
+    summary = TransferEngine(hook, tmp_path.as_uri()).run(hook.iter_objects(), delete_after_transfer=True)
+    assert summary.deleted == summary.copied > 0
+    copied = [r for r in summary.records if r.status == "copied"]
+    for record in copied:
+        path = str(tmp_path / record.path)
+        assert path in seen_at_delete["synced"] and str(Path(path).parent) in seen_at_delete["synced"]
+        assert seen_at_delete["manifest"][record.id]["delete"] == "requested"
+    final = manifest(tmp_path)
+    assert all(final[r.id]["delete"] == "deleted" and final[r.id]["deleted_at_source"] for r in copied)
