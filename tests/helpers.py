@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 #: Fast retries for tests: the real backoff shape, tiny waits.
 FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
@@ -25,3 +28,43 @@ def airflow_cli(*args: str, env: dict | None = None, timeout: float = 180) -> su
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+class FakeTI:
+    """Just what the transfer operator uses of a task instance: XCom for its resume state."""
+
+    task_id, map_index, dag_id, run_id = "t", -1, "d", "r1"
+
+    def __init__(self) -> None:
+        self.store: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.store[key] = json.loads(json.dumps(value))  # XCom holds JSON
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
+        return self.store.get(key)
+
+
+def drive(op: Any, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
+    """Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    context: dict[str, Any] = {"ti": ti or FakeTI()}
+    deferrals = 0
+    call = lambda: op.execute(context)  # noqa: E731
+    while True:
+        try:
+            return call(), deferrals
+        except TaskDeferred as deferred:
+            deferrals += 1
+            payload = json.loads(json.dumps(deferred.trigger.serialize()[1]))  # what the triggerer stores
+            trigger = type(deferred.trigger)(**payload)
+            event = asyncio.run(_first_event(trigger))
+            method = getattr(op, deferred.method_name)
+            call = lambda m=method, e=event: m(context, e)  # noqa: E731
+
+
+async def _first_event(trigger: Any) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("trigger ended without an event")

@@ -5,7 +5,6 @@ stale evidence, and deferred vs in-worker waits (issue 8). Each test names the s
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferError, TransferOptions
 from airflow_provider_eightbyeight.transfer.manifest import MANIFEST_DIR
+from tests.helpers import FakeTI, drive
 
 
 @pytest.fixture
@@ -40,44 +40,6 @@ def emulator_config() -> EmulatorConfig:
 def conn(make_hook):
     make_hook()
     return "eightbyeight_default"
-
-
-class FakeTI:
-    """Just what the transfer operator uses of a task instance: XCom for its resume state."""
-
-    task_id, map_index, dag_id, run_id = "t", -1, "d", "r1"
-
-    def __init__(self) -> None:
-        self.store: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.store[key] = json.loads(json.dumps(value))  # XCom holds JSON
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
-        return self.store.get(key)
-
-
-def drive(op: EightByEightTransferOperator, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
-    """Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume."""
-    context: dict[str, Any] = {"ti": ti or FakeTI()}
-    deferrals = 0
-    call = lambda: op.execute(context)  # noqa: E731
-    while True:
-        try:
-            return call(), deferrals
-        except TaskDeferred as deferred:
-            deferrals += 1
-            payload = json.loads(json.dumps(deferred.trigger.serialize()[1]))  # what the triggerer stores
-            trigger = type(deferred.trigger)(**payload)
-            event = asyncio.run(_first_event(trigger))
-            method = getattr(op, deferred.method_name)
-            call = lambda m=method, e=event: m(context, e)  # noqa: E731
-
-
-async def _first_event(trigger: Any) -> dict[str, Any]:
-    async for event in trigger.run():
-        return dict(event.payload)
-    raise AssertionError("trigger ended without an event")
 
 
 def manifest(root: Path) -> dict[str, dict]:

@@ -7,6 +7,7 @@ can remove the ones a killed process left behind without touching those of a run
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
@@ -34,8 +35,13 @@ def temp_name(target: Path) -> Path:
 
 
 @contextmanager
-def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
-    """Write ``target`` through a temporary file; renamed on a clean exit, removed on an exception."""
+def atomic_local_file(target: Path, *, replace: bool = True) -> Iterator[IO[bytes]]:
+    """
+    Write ``target`` through a temporary file; published on a clean exit, removed on an exception.
+
+    :param replace: replace a file already at ``target``; when ``False`` the file is published only if
+        nothing is there (a hard link, atomic), else :class:`FileExistsError` is raised and nothing changes.
+    """
     folder = target.parent
     if folder not in _MADE:
         folder.mkdir(parents=True, exist_ok=True)
@@ -49,11 +55,28 @@ def atomic_local_file(target: Path) -> Iterator[IO[bytes]]:
             temp.unlink()
         raise
     try:
-        os.replace(temp, target)
+        if replace:
+            os.replace(temp, target)
+        else:
+            _publish_new(temp, target)
     except BaseException:
         with suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def _publish_new(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` only if that name is free (never replacing another writer's file)."""
+    try:
+        os.link(temp, target)  # fails with FileExistsError if another writer got there first
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a small window remains)
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+        os.replace(temp, target)
+        return
+    os.unlink(temp)
 
 
 def _alive(pid: int) -> bool:

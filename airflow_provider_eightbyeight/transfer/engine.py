@@ -149,6 +149,8 @@ class PlannedObject:
     note: str | None = None
     #: The parsed metadata sidecar at the target, once read (``{}`` when there is none).
     sidecar_doc: dict[str, Any] | None = field(default=None, repr=False)
+    #: Whether writing may replace a file at the target (only this object's own copy is ever replaced).
+    replace: bool = False
 
     @property
     def sidecar(self) -> Any:
@@ -475,7 +477,7 @@ class TransferEngine:
                 try:
                     result = self.hook.download_object(
                         obj,
-                        storage.sink_factory(item.target, self.options.block_size),
+                        storage.sink_factory(item.target, self.options.block_size, replace=item.replace),
                         verify=True,
                         chunk_size=self.options.chunk_size,
                     )
@@ -563,16 +565,22 @@ class TransferEngine:
         for _ in range(MAX_PLACEMENTS):
             size = self._existing_size(item.target)
             if size is None:
+                item.replace = False  # published only if the name is still free then
                 return item, None
             owner = self._owner(item)
             if owner is not None and owner != obj.id:
+                # Records say another object's; the bytes themselves are the stronger evidence.
+                found = self._verify_existing(item, size, owned=False) if obj.md5 else None
+                if found is not None:
+                    return item, found
                 why = f"{item.relative_path} holds the copy of object {owner}"
             else:
                 found = self._verify_existing(item, size, owned=owner == obj.id)
                 if found is not None and not self.options.overwrite:
                     return item, found
                 if owner == obj.id or found is not None:
-                    return item, None  # this object's own copy: replace it (damaged, or overwrite=True)
+                    item.replace = True  # this object's own copy: replace it (damaged, or overwrite=True)
+                    return item, None
                 why = f"{item.relative_path} holds a file of unknown origin whose bytes are not this object's"
             tried.add(item.relative_path)
             relative = disambiguate(planned.relative_path, obj.id, tried)
@@ -987,12 +995,22 @@ class TransferEngine:
         obj = planned.obj
         if obj.size is not None and info.file_size != obj.size:
             raise IntegrityError(f"zip entry has {info.file_size} bytes, 8x8 lists {obj.size}")
-        item, existing = self.place(planned)
-        if existing is not None:
-            return existing
+        for _ in range(MAX_PLACEMENTS):
+            item, existing = self.place(planned)
+            if existing is not None:
+                return existing
+            try:
+                return self._write_entry(archive, info, item)
+            except FileExistsError:  # another writer published this path meanwhile: place again
+                self._forget_folder(item.target)
+        raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
+
+    def _write_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject) -> ManifestRecord:
+        obj = item.obj
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
-        with storage.sink_factory(item.target, self.options.block_size)() as out, archive.open(info) as entry:
+        sink = storage.sink_factory(item.target, self.options.block_size, replace=item.replace)
+        with sink() as out, archive.open(info) as entry:
             while chunk := entry.read(self.options.chunk_size):
                 digest.update(chunk)
                 out.write(chunk)

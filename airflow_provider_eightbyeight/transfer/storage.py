@@ -98,11 +98,17 @@ def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[IO[
     handle.close()
 
 
-def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Any:
-    """A factory of write targets for the hook's download (one per attempt)."""
+def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bool = True) -> Any:
+    """
+    A factory of write targets for the hook's download (one per attempt).
+
+    :param replace: replace a file already at ``path``. When ``False``, a local file is published only if
+        the name is still free (:class:`FileExistsError` otherwise); object stores have no such atomic
+        check, so there the caller's listing is the only guard.
+    """
     if is_local(path):
         target = local_path(path)
-        return lambda: atomic_local_file(target)
+        return lambda: atomic_local_file(target, replace=replace)
     return lambda: remote_file(path, block_size)
 
 
@@ -119,8 +125,7 @@ def folder_sizes(folder: Any) -> dict[str, int]:
     """
     try:
         if is_local(folder):
-            with os.scandir(local_path(folder)) as entries:
-                return {e.name: e.stat().st_size for e in entries if e.is_file(follow_symlinks=False)}
+            return _local_sizes(local_path(folder))
         listed = folder.fs.ls(folder.path, detail=True, refresh=True)
     except (FileNotFoundError, NotADirectoryError):
         return {}
@@ -128,6 +133,18 @@ def folder_sizes(folder: Any) -> dict[str, int]:
     for entry in listed:
         if entry.get("type") == "file":
             sizes[str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]] = int(entry.get("size") or 0)
+    return sizes
+
+
+def _local_sizes(folder: Path) -> dict[str, int]:
+    sizes = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:  # another writer's temporary file may be renamed or removed while we list
+                if entry.is_file(follow_symlinks=False):
+                    sizes[entry.name] = entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue
     return sizes
 
 
