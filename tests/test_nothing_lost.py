@@ -425,3 +425,12 @@ def test_11_copies_are_fsynced_and_the_manifest_names_deletes_before_the_call(
         assert seen_at_delete["manifest"][record.id]["delete"] == "requested"
     final = manifest(tmp_path)
     assert all(final[r.id]["delete"] == "deleted" and final[r.id]["deleted_at_source"] for r in copied)
+
+
+def test_a_refusal_while_the_object_is_available_again_is_retried(conn, emulator, tmp_path, make_hook):
+    """PENDING when the content was asked for, AVAILABLE again when its state is re-read: download again."""
+    hook = make_hook()
+    obj = next(iter(hook.iter_objects()))
+    emulator.add_fault(FaultRule(kind="status", route="content", status=400, times=1, object_ids=[obj.id]))
+    result = hook.download_object(obj, tmp_path / "copy.bin")
+    assert result.md5 == emulator.md5(obj.id) and result.attempts == 2

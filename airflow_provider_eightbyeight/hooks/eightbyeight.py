@@ -929,6 +929,10 @@ class EightByEightHook(BaseHook):
                 current = self._state_after_refusal(object_id, region)
                 if current is not None and not current.is_available:
                     raise _not_available(current) from err
+                if current is not None and self._wait_for_retry(
+                    budget, "GET", url_path, f"refused while the object is {current.state} again"
+                ):
+                    continue  # its state changed back (e.g. PENDING, then AVAILABLE) between the two calls
                 raise
 
     def _open_content(
@@ -1243,7 +1247,7 @@ def _not_available(obj: StoredObject) -> ObjectNotAvailableError:
         if obj.state == ObjectState.ARCHIVED.value
         else "Only AVAILABLE objects can be downloaded"
     )
-    return ObjectNotAvailableError(f"Object {obj.id} is {obj.state}, not AVAILABLE", hint=hint)
+    return ObjectNotAvailableError(f"Object {obj.id} is {obj.state}, not AVAILABLE", hint=hint, state=obj.state)
 
 
 def _check_integrity(expected: StoredObject, size: int, md5: str, expected_md5: str | None, path: str) -> None:

@@ -353,6 +353,7 @@ class TransferRun:
 
     def _take(self, record: ManifestRecord, objects: dict[str, StoredObject], *, final: bool) -> None:
         if record.status == Status.NOT_READY and record.id in objects:
+            self.taken.discard(record.path.casefold())  # its path stays its own for later
             obj = dataclasses.replace(objects[record.id], state=record.state)
             self.log.info("Object %s is %s now (it was AVAILABLE when found).", obj.id, obj.state)
             self._triage(obj, [], final=final or self.waited, after="(its state changed during the run)")

@@ -81,7 +81,7 @@ def verify(
     records = {r["id"]: r for r in destination.manifest()}
     for object_id, [(path, data)] in files.items():
         record = records[object_id]
-        assert record["status"] in ("copied", "skipped") and record["path"] == path
+        assert record["status"] in ("copied", "restored", "skipped") and record["path"] == path
         assert record["md5"] == hashlib.md5(data).hexdigest() and record["size"] == len(data)
     assert {i for i, r in records.items() if r["status"] == "failed"} == set(failed_ids)
     assert summary.failed == len(failed_ids)

@@ -178,9 +178,8 @@ def test_two_runs_write_one_destination_at_once(state_hook, emulator, tmp_path):
     FIGURES["objects verified"] += len(by_path)
 
 
-def test_deferred_bulk_with_faults_and_a_refused_job(state_hook, emulator, tmp_path):
+def test_deferred_bulk_with_faults_and_a_partial_job(state_hook, emulator, tmp_path):
     expected = ids(emulator, "AVAILABLE")
-    emulator.add_fault(FaultRule(kind="status", route="bulk_start", status=400, times=1))
     emulator.add_fault(FaultRule(kind="bulk_outcome", job_status="PARTIAL_DONE", times=1))
     emulator.add_fault(FaultRule(kind="status", route="bulk_status", status=503, times=4))
     op = EightByEightTransferOperator(
