@@ -434,3 +434,24 @@ def test_a_refusal_while_the_object_is_available_again_is_retried(conn, emulator
     emulator.add_fault(FaultRule(kind="status", route="content", status=400, times=1, object_ids=[obj.id]))
     result = hook.download_object(obj, tmp_path / "copy.bin")
     assert result.md5 == emulator.md5(obj.id) and result.attempts == 2
+
+
+def test_5_jobs_are_cancelled_when_the_run_fails(conn, emulator, tmp_path, make_hook):
+    emulator.config.bulk_delay = 3600.0
+    hook = make_hook()
+    engine = TransferEngine(hook, tmp_path.as_uri())
+    from airflow_provider_eightbyeight.transfer.run import RunPolicy, TransferRun
+
+    run = TransferRun(engine, RunPolicy(strategy="bulk"))
+    pause = run.start(hook.iter_objects())
+    assert run.jobs and pause is not None
+
+    def broken(event: Any) -> None:
+        raise RuntimeError("the worker is going down")
+
+    run._collect_bulk = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        run.resume({"status": "success", "jobs": {}})
+    assert emulator.stats()["requests"].get("bulk_cancel", 0) == 1
+    waiting = [r for r in manifest(tmp_path).values() if r["status"] == "failed"]
+    assert len(waiting) == len(emulator.objects("us-east", states="AVAILABLE"))  # every object has a fate

@@ -567,6 +567,11 @@ class TransferRun:
     def _abort(self, err: BaseException) -> None:
         """The run failed: record every object seen but not yet recorded, and publish the manifest anyway."""
         reason = f"not attempted: the run stopped ({type(err).__name__}: {err})"
+        if self.jobs:  # nobody will collect them
+            try:
+                self.cancel()
+            except Exception as cancel_error:
+                self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
         for obj in list(self._unrecorded.values()):
             self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
         try:
