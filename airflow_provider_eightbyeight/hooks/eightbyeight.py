@@ -884,6 +884,7 @@ class EightByEightHook(BaseHook):
         if expected is not None and expected_md5 is None:
             self.log.debug("Object %s has checksum %r, not a plain MD5: size check only.", object_id, expected.checksum)
         attempts = 0
+        refused_before = False
         while True:
             attempts += 1
             digest = hashlib.md5(usedforsecurity=False)
@@ -929,10 +930,15 @@ class EightByEightHook(BaseHook):
                 current = self._state_after_refusal(object_id, region)
                 if current is not None and not current.is_available:
                     raise _not_available(current) from err
-                if current is not None and self._wait_for_retry(
-                    budget, "GET", url_path, f"refused while the object is {current.state} again"
+                if (
+                    current is not None
+                    and not refused_before
+                    and self._wait_for_retry(
+                        budget, "GET", url_path, f"refused while the object is {current.state} again"
+                    )
                 ):
-                    continue  # its state changed back (e.g. PENDING, then AVAILABLE) between the two calls
+                    refused_before = True  # once: its state may have changed back (PENDING, then AVAILABLE)
+                    continue
                 raise
 
     def _open_content(

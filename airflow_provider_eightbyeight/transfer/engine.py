@@ -346,23 +346,29 @@ class TransferEngine:
             unique = self._free_path(relative, obj.id, taken)
             item = self.at(obj, unique)
             if unique != relative:
-                item.note = f"{relative} is also the path of another object of this run"
+                item.note = f"{relative} is also the path of another object (or its sidecar) in this run"
                 self.log.warning(
                     "Objects render to the same path %s; writing %s to %s instead.", relative, obj.id, unique
                 )
-            taken.add(unique.casefold())
+            taken.update(self._claims(unique))
             planned.append(item)
         return planned
 
-    @staticmethod
-    def _free_path(relative: str, object_id: str, taken: set[str]) -> str:
-        """``relative``, or its ``~<id>`` form, whichever is not yet taken (compared case-insensitively)."""
-        if relative.casefold() not in taken:
+    def _claims(self, relative: str) -> set[str]:
+        """The paths (casefolded) a copy at ``relative`` occupies: itself, and its sidecar if written."""
+        paths = {relative.casefold()}
+        if self.options.write_metadata:
+            paths.add((relative + SIDECAR_SUFFIX).casefold())
+        return paths
+
+    def _free_path(self, relative: str, object_id: str, taken: set[str]) -> str:
+        """``relative``, or its ``~<id>`` form, whichever (with its sidecar) is not yet taken in this run."""
+        if not self._claims(relative) & taken:
             return relative
         tried = {relative}
         while True:
             candidate = disambiguate(relative, object_id, tried)
-            if candidate.casefold() not in taken:
+            if not self._claims(candidate) & taken:
                 return candidate
             tried.add(candidate)
 
@@ -747,7 +753,22 @@ class TransferEngine:
             },
         }
         payload = json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8")
-        storage.write_bytes_atomically(planned.sidecar, payload)
+        try:
+            storage.write_bytes_atomically(planned.sidecar, payload, replace=False)
+            return
+        except FileExistsError:
+            pass
+        planned.sidecar_doc = None  # read what is there now
+        described = self._sidecar_doc(planned).get("object")
+        if isinstance(described, dict) and described.get("id") == obj.id:
+            storage.write_bytes_atomically(planned.sidecar, payload)  # this object's older sidecar
+            return
+        record.extra["sidecar"] = "not written: its path holds another file"
+        self.log.warning(
+            "Not writing the metadata sidecar of %s: %s holds a file that is not its sidecar.",
+            obj.id,
+            storage.url_of(planned.sidecar),
+        )
 
     # ------------------------------------------------------------------ deletes
 
@@ -762,15 +783,17 @@ class TransferEngine:
         it is called once the records name what is about to be deleted (``delete="requested"``), before the
         delete call, and the caller publishes it again afterwards with the outcome.
         """
-        deletable: dict[str | None, list[ManifestRecord]] = {}
+        candidates: list[ManifestRecord] = []
         for record in records:
             if record.status not in (Status.COPIED, Status.RESTORED, Status.SKIPPED):
                 continue
-            why_not = None
             if not record.verified:
-                why_not = "copy not verified by MD5 (8x8 gave no plain MD5)"
-            elif record.evidence not in PROOF:
-                why_not = f"this run did not read the copy back (evidence: {record.evidence})"
+                summary.not_deleted += 1
+                summary.delete_failures[record.id] = "copy not verified by MD5 (8x8 gave no plain MD5)"
+                continue
+            candidates.append(record)
+        deletable: dict[str | None, list[ManifestRecord]] = {}
+        for record, why_not in zip(candidates, self._prove(candidates), strict=True):
             if why_not:
                 summary.not_deleted += 1
                 summary.delete_failures[record.id] = why_not
@@ -778,7 +801,6 @@ class TransferEngine:
             deletable.setdefault(record.region, []).append(record)
         if not deletable:
             return
-        self._flush_to_disk([r for group in deletable.values() for r in group])
         for group in deletable.values():
             for record in group:
                 record.delete = "requested"
@@ -812,26 +834,36 @@ class TransferEngine:
                 "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
             )
 
-    def _flush_to_disk(self, records: list[ManifestRecord]) -> None:
-        """``fsync`` local copies and their folders, so a crash cannot leave an empty file whose source is gone."""
-        if not storage.is_local(self.root):
-            return
-        base = storage.local_path(self.root)
-        folders = set()
-        for record in records:
-            path = base / record.path
-            fd = os.open(path, os.O_RDONLY)
+    def _prove(self, records: list[ManifestRecord]) -> list[str | None]:
+        """
+        For each record, ``None`` if this run holds proof now that the destination has the object's exact
+        bytes, else why not. Proof from before a pause, or skip evidence, is renewed by reading the copy back
+        (in parallel); local copies are flushed to disk (file and folder ``fsync``).
+        """
+
+        def prove(record: ManifestRecord) -> str | None:
+            target = self.root / record.path
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            folders.add(path.parent)
-        for folder in folders:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                if record.evidence not in PROOF:
+                    md5 = storage.md5_of(target)
+                    if md5 != record.md5:
+                        return f"the copy changed since it was verified (MD5 {md5}, expected {record.md5})"
+                    record.evidence = Evidence.READ_BACK
+                if storage.is_local(self.root):
+                    _fsync(storage.local_path(target))
+            except FileNotFoundError:
+                return "the copy is no longer at the destination"
+            except OSError as err:
+                return f"the copy could not be read back: {err}"
+            return None
+
+        with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-prove") as pool:
+            outcome = list(pool.map(prove, records))
+        if storage.is_local(self.root):
+            proved = [r for r, why in zip(records, outcome, strict=True) if not why]
+            for folder in {storage.local_path(self.root / r.path).parent for r in proved}:
+                _fsync(folder)
+        return outcome
 
     def remove_stale_parts(self, records: Iterable[ManifestRecord]) -> None:
         """Remove temporary files that killed runs left in the folders this run wrote to (local disk only)."""
@@ -1102,6 +1134,15 @@ class TransferEngine:
             bulk_limit_bytes=limit_bytes or BULK_LIMIT_BYTES,
             **kwargs,
         )
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _zip(job: BulkJob | None) -> str:

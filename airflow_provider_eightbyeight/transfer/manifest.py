@@ -53,6 +53,9 @@ class Evidence:
     MANIFEST = "manifest"
     #: The copy's metadata sidecar (not read back).
     SIDECAR = "sidecar"
+    #: Written or read back by this run, but before a pause (a deferral, a wait): the copy may have
+    #: changed since, so it is read back again before the object is deleted at 8x8.
+    BEFORE_PAUSE = "before_pause"
 
 
 #: Evidence that licenses deleting the object at 8x8: only what this run proved itself.

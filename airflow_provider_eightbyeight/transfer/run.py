@@ -43,6 +43,8 @@ from airflow_provider_eightbyeight.transfer.engine import (
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
     MANIFEST_DIR,
+    PROOF,
+    Evidence,
     ManifestRecord,
     Status,
     manifest_name,
@@ -534,7 +536,14 @@ class TransferRun:
     # ------------------------------------------------------------------ manifest and end
 
     def _pause(self, pause: Pause) -> Pause:
-        """Publish the manifest so far (with a ``waiting`` record per object waited for) and pause."""
+        """
+        Publish the manifest so far (with a ``waiting`` record per object waited for) and pause. Proof made
+        so far is marked as made before a pause: copies can change while the run waits, so they are read
+        back again before anything is deleted.
+        """
+        for record in self.records:
+            if record.evidence in PROOF:
+                record.evidence = Evidence.BEFORE_PAUSE
         waiting = [
             self.engine.not_copied_record(
                 self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region), Status.WAITING, why

@@ -82,11 +82,19 @@ def url_of(path: Any) -> str:
 
 
 @contextmanager
-def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[IO[bytes]]:
-    """Write an object-store key; published only by a clean exit, aborted on an exception."""
+def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bool = True) -> Iterator[IO[bytes]]:
+    """
+    Write an object-store key; published only by a clean exit, aborted on an exception.
+
+    :param replace: when ``False``, the key is looked up afresh just before the upload completes and the
+        upload is aborted with :class:`FileExistsError` if another writer published it meanwhile (object
+        stores offer no atomic create-if-absent here, so a window of one request remains).
+    """
     handle = path.open("wb", block_size=block_size)
     try:
         yield handle
+        if not replace and _exists_now(path):
+            raise FileExistsError(f"{url_of(path)} was published by another writer meanwhile")
     except BaseException:
         discard = getattr(handle, "discard", None)
         if callable(discard):
@@ -96,6 +104,13 @@ def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[IO[
             handle.closed = True  # a plain close() would complete the upload
         raise
     handle.close()
+
+
+def _exists_now(path: Any) -> bool:
+    """Whether a key exists, asking the store (not a cached listing)."""
+    with suppress(Exception):
+        path.fs.invalidate_cache(path.path)
+    return bool(path.fs.exists(path.path))
 
 
 def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bool = True) -> Any:
@@ -109,12 +124,12 @@ def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bo
     if is_local(path):
         target = local_path(path)
         return lambda: atomic_local_file(target, replace=replace)
-    return lambda: remote_file(path, block_size)
+    return lambda: remote_file(path, block_size, replace=replace)
 
 
-def write_bytes_atomically(path: Any, data: bytes) -> None:
-    """Write a small file (sidecar, manifest) so it appears whole or not at all."""
-    with sink_factory(path)() as handle:
+def write_bytes_atomically(path: Any, data: bytes, *, replace: bool = True) -> None:
+    """Write a small file (sidecar, manifest) so it appears whole or not at all (see :func:`sink_factory`)."""
+    with sink_factory(path, replace=replace)() as handle:
         handle.write(data)
 
 
