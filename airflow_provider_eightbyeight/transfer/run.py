@@ -186,17 +186,21 @@ class TransferRun:
     def wait_here(self, pause: Pause) -> dict[str, Any]:
         """Run the pause's trigger in this process until its first event (what the triggerer would do)."""
         self.log.info("Waiting here for %s.", pause.what)
+        pause.trigger.hook = self.engine.hook  # type: ignore[attr-defined]  # its polls count in this run's stats
 
         async def first_event() -> dict[str, Any]:
             async for event in pause.trigger.run():
                 return dict(event.payload)
             return {"status": "error", "message": "the trigger ended without an event"}
 
-        return asyncio.run(first_event())
+        self._begin_phase()
+        try:
+            return asyncio.run(first_event())
+        finally:
+            self._close_phase()
 
     def state(self) -> dict[str, Any]:
         """What the run needs to resume in another process (JSON; ids and paths only)."""
-        self._close_phase()
         return {
             "version": STATE_VERSION,
             "manifest": self.manifest,
@@ -248,14 +252,19 @@ class TransferRun:
     # ------------------------------------------------------------------ phases
 
     def _guarded(self, step: Any, *args: Any) -> Pause | TransferSummary:
-        self._phase_started = time.monotonic()
-        self._stats_at_phase = (self.engine.hook.stats.requests, self.engine.hook.stats.retries)
+        self._begin_phase()
         try:
             outcome: Pause | TransferSummary = step(*args)
         except BaseException as err:
             self._abort(err)
             raise
+        finally:
+            self._close_phase()
         return outcome
+
+    def _begin_phase(self) -> None:
+        self._phase_started = time.monotonic()
+        self._stats_at_phase = (self.engine.hook.stats.requests, self.engine.hook.stats.retries)
 
     def _start(self, objects: Iterable[StoredObject], missing: dict[str, str]) -> Pause | TransferSummary:
         for object_id, reason in missing.items():
@@ -566,6 +575,7 @@ class TransferRun:
         return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
 
     def _close_phase(self) -> None:
+        """Add the time, requests and retries since the phase began (calling it again adds nothing)."""
         now = time.monotonic()
         requests, retries = self.engine.hook.stats.requests, self.engine.hook.stats.retries
         self._elapsed += now - self._phase_started

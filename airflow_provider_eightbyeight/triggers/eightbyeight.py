@@ -46,8 +46,13 @@ class _PollingTrigger(BaseTrigger):
         """The payload when ``timeout_at`` passes."""
         return {"status": "timeout", "message": f"{type(self).__name__} timed out"}
 
+    #: A hook to poll with instead of a new one (set by a run that waits in its worker, so the polls count
+    #: in its own request and retry statistics); never serialised, and not closed by the trigger.
+    hook: EightByEightHook | None = None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = EightByEightHook(self.eightbyeight_conn_id)
+        own = self.hook is None
+        hook = EightByEightHook(self.eightbyeight_conn_id) if self.hook is None else self.hook
         try:
             while True:
                 event = await asyncio.to_thread(self.check, hook)
@@ -62,7 +67,8 @@ class _PollingTrigger(BaseTrigger):
             message = str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
             yield TriggerEvent({"status": "error", "message": message, "error_type": type(err).__name__})
         finally:
-            await asyncio.to_thread(hook.close)
+            if own:
+                await asyncio.to_thread(hook.close)
 
 
 class EightByEightObjectsTrigger(_PollingTrigger):
