@@ -111,7 +111,7 @@ def test_ten_thousand_ids_are_batched(make_hook, emulator):
     hook = make_hook()
     ids = [f"missing-{i:05d}" for i in range(9_990)] + [o["id"] for o in emulator.objects("us-east")[:10]]
     result = hook.delete_objects(ids)
-    assert len(result.deleted) == 10_000 and not result.failed
+    assert len(result.deleted) == 10 and len(result.not_found) == 9_990 and not result.failed
     assert emulator.stats()["requests"]["delete"] == 100
     assert all(o["objectState"] == "REVOKED" for o in emulator.objects("us-east")[:10])
 

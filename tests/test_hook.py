@@ -18,6 +18,7 @@ from airflow_provider_eightbyeight.errors import (
     AuthenticationError,
     BulkJobError,
     ConfigurationError,
+    EightByEightError,
     IntegrityError,
     InvalidRequestError,
     NotFoundError,
@@ -678,3 +679,38 @@ def test_discovery_through_a_region_the_service_lacks_falls_back_without_recursi
             hook.get_regions()
         with pytest.raises(NotFoundError):  # a 404 elsewhere while discovery fails: no recursion either
             hook.get_object("x", region="ca")
+
+
+def test_deletes_report_only_what_8x8_confirms(hook, emulator):
+    """Unknown ids are not found, and a success answer that deleted nothing is not a delete (issue 8 #9)."""
+    ids = [o["id"] for o in available(emulator)[:3]]
+    result = hook.delete_objects([*ids, "no-such-object"])
+    assert set(result.deleted) == set(ids) and result.not_found == ("no-such-object",) and not result.failed
+    survivor = available(emulator)[0]["id"]
+    emulator.add_fault(FaultRule(kind="status", route="delete", status=204, times=1))  # answers, deletes nothing
+    result = hook.delete_objects([survivor])
+    assert result.deleted == () and "still AVAILABLE" in result.failed[survivor]
+    assert emulator.get(survivor)["objectState"] == "AVAILABLE"
+
+
+def test_get_objects_reads_many_ids_in_any_state(hook, emulator):
+    objs = emulator.objects("us-east") + [emulator.add_object("us-east", size=100) for _ in range(120)]
+    emulator.set_object_state(objs[0]["id"], "REVOKED")
+    found = hook.get_objects([o["id"] for o in objs] + ["unknown-id"], region="us-east")
+    assert set(found) == {o["id"] for o in objs} and found[objs[0]["id"]].state == "REVOKED"
+    assert emulator.stats()["requests"]["search"] == -(-(len(objs) + 1) // 100)  # 100 ids per search
+
+
+def test_delete_operator_finds_each_ids_region_and_reports_unknown_ids(make_hook, emulator):
+    """With object_ids and no region, each id is deleted in its own region; unknown ids are not found."""
+    from airflow_provider_eightbyeight.operators import EightByEightDeleteObjectsOperator
+
+    make_hook(key=TWO_REGIONS.key, secret=TWO_REGIONS.secret)
+    east = emulator.objects("us-east", states="AVAILABLE")[0]["id"]
+    uk = emulator.objects("uk", states="AVAILABLE")[0]["id"]
+    op = EightByEightDeleteObjectsOperator(task_id="d", object_ids=[east, uk, "no-such-id"], fail_on_error=False)
+    result = op.execute({})
+    assert sorted(result["deleted"]) == sorted([east, uk]) and result["not_found"] == ["no-such-id"]
+    assert emulator.get(east)["objectState"] == emulator.get(uk)["objectState"] == "REVOKED"
+    with pytest.raises(EightByEightError, match="no-such-id: not found"):
+        EightByEightDeleteObjectsOperator(task_id="d2", object_ids=["no-such-id"]).execute({})

@@ -125,10 +125,17 @@ class HookStats:
 
 @dataclass(frozen=True)
 class DeleteResult:
-    """Outcome of :meth:`EightByEightHook.delete_objects`: ids deleted and ids that could not be, with why."""
+    """
+    Outcome of :meth:`EightByEightHook.delete_objects`, as 8x8 confirms it afterwards.
+
+    :param deleted: ids that read REVOKED or DELETED after the delete.
+    :param failed: ids still in another state (or whose state could not be read), with why.
+    :param not_found: ids 8x8 does not know in the region.
+    """
 
     deleted: tuple[str, ...] = ()
     failed: dict[str, str] = field(default_factory=dict)
+    not_found: tuple[str, ...] = ()
 
 
 class EightByEightHook(BaseHook):
@@ -1002,16 +1009,37 @@ class EightByEightHook(BaseHook):
         )
         return body if isinstance(body, dict) else {"expirationDays": expiration_days}
 
+    def get_objects(self, object_ids: Iterable[str], *, region: str | None = None) -> dict[str, StoredObject]:
+        """
+        Current metadata of many objects by id, in any state: one ``id=in=(...)`` search per 100 ids
+        (not a request per id). Ids 8x8 does not know in the region are absent from the result.
+        """
+        ids = list(dict.fromkeys(_check_id(i) for i in object_ids))
+        name = self.resolve_region(region)
+        found: dict[str, StoredObject] = {}
+        every_state = any_of(*(comparison("objectState", "==", s.value) for s in ObjectState))
+        for start in range(0, len(ids), MAX_PAGE_SIZE):
+            batch = ids[start : start + MAX_PAGE_SIZE]
+            wanted = set(batch)
+            fiql = all_of(any_of(*(comparison("id", "==", i) for i in batch)), every_state)
+            for obj in self._iter_region(name, fiql, "createdTime", "ASC", MAX_PAGE_SIZE):
+                if obj.id in wanted:
+                    found[obj.id] = obj
+        return found
+
     def delete_objects(
         self, object_ids: Iterable[str], *, region: str | None = None, batch_size: int = DELETE_BATCH_SIZE
     ) -> DeleteResult:
         """
-        Delete objects at 8x8 (``DELETE /bulk``), in batches. Deleted objects become REVOKED.
+        Delete objects at 8x8 (``DELETE /bulk``), in batches, and report what 8x8 confirms.
 
-        A batch that fails is reported in ``failed`` (id -> reason) and the other batches still run;
-        authentication and permission errors stop at once.
+        8x8 documents no body for the answer, so after each batch the ids are read back
+        (:meth:`get_objects`): only ids that then read REVOKED or DELETED count as deleted, ids 8x8 does
+        not know are ``not_found``, and ids still in another state are ``failed`` with why. A batch that
+        fails is reported and the other batches still run; authentication and permission errors stop at once.
 
         :param object_ids: ids to delete (duplicates are sent once; an empty list sends nothing).
+        :param region: the region of every id (see :meth:`resolve_regions`).
         :param batch_size: ids per request (1..1000).
         """
         if isinstance(object_ids, str):
@@ -1023,19 +1051,38 @@ class EightByEightHook(BaseHook):
             return DeleteResult()
         name = self.resolve_region(region)
         deleted: list[str] = []
+        not_found: list[str] = []
         failed: dict[str, str] = {}
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
+            refusal: EightByEightError | None = None
             try:
                 self._send("DELETE", name, "bulk", json=batch).close()
             except (AuthenticationError, PermissionDeniedError, RegionError):
                 raise
+            except EightByEightError as err:  # e.g. 404 for unknown ids: some may still have been deleted
+                refusal = err
+            try:
+                current = self.get_objects(batch, region=name)
             except EightByEightError as err:
-                self.log.error("Deleting %d object(s) at 8x8 failed: %s", len(batch), err)
-                failed.update(dict.fromkeys(batch, str(err)))
+                self.log.error("Could not confirm the deletion of %d object(s): %s", len(batch), err)
+                failed.update(dict.fromkeys(batch, f"deletion not confirmed: {refusal or err}"))
                 continue
-            deleted.extend(batch)
-        return DeleteResult(deleted=tuple(deleted), failed=failed)
+            for object_id in batch:
+                obj = current.get(object_id)
+                if obj is None:
+                    not_found.append(object_id)
+                elif obj.state in (ObjectState.REVOKED.value, ObjectState.DELETED.value):
+                    deleted.append(object_id)
+                elif refusal is not None:
+                    failed[object_id] = str(refusal)
+                else:
+                    failed[object_id] = f"8x8 accepted the delete but the object is still {obj.state}"
+        if failed or not_found:
+            self.log.warning(
+                "Deleted %d object(s) at 8x8; %d not deleted, %d not found.", len(deleted), len(failed), len(not_found)
+            )
+        return DeleteResult(deleted=tuple(deleted), failed=failed, not_found=tuple(not_found))
 
     # ------------------------------------------------------------------ bulk (zip) downloads
 

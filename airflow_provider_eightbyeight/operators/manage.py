@@ -37,7 +37,8 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
     :param fail_on_error: Fail the task when some objects could not be deleted.
     :param batch_size: Ids per delete request.
     (Search arguments: see :class:`~airflow_provider_eightbyeight.operators._criteria.EightByEightSearchBaseOperator`.)
-    :return: ``{"deleted": [...], "failed": {id: reason}}``.
+    :return: ``{"deleted": [...], "failed": {id: reason}, "not_found": [...]}``; only deletions 8x8
+        confirms (the object reads REVOKED or DELETED afterwards) count as deleted.
     """
 
     template_fields: Sequence[str] = (*CRITERIA_TEMPLATE_FIELDS, "object_ids")
@@ -61,10 +62,9 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
         by_region: dict[str | None, list[str]] = {}
+        not_found: list[str] = []
         if ids is not None:
-            regions = self.search_regions()
-            region = regions["region"][0] if regions["region"] else None
-            by_region[region] = ids
+            by_region, not_found = self._regions_of(ids)
         else:
             if not self.confirm_delete_by_filter:
                 raise ConfigurationError(
@@ -79,11 +79,42 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
             result = self.hook.delete_objects(group, region=region, batch_size=self.batch_size)
             deleted.extend(result.deleted)
             failed.update(result.failed)
-        self.log.info("Deleted %d object(s) at 8x8; %d could not be deleted.", len(deleted), len(failed))
-        if failed and self.fail_on_error:
-            listed = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:20])
-            raise EightByEightError(f"{len(failed)} object(s) could not be deleted: {listed}")
-        return {"deleted": deleted, "failed": failed}
+            not_found.extend(result.not_found)
+        self.log.info(
+            "Deleted %d object(s) at 8x8 (confirmed); %d could not be deleted; %d not found.",
+            len(deleted),
+            len(failed),
+            len(not_found),
+        )
+        if (failed or not_found) and self.fail_on_error:
+            problems = [*(f"{k}: {v}" for k, v in failed.items()), *(f"{i}: not found at 8x8" for i in not_found)]
+            raise EightByEightError(
+                f"{len(failed) + len(not_found)} object(s) were not deleted: {'; '.join(problems[:20])}",
+                hint="Check the ids and their region; fail_on_error=False only reports them",
+            )
+        return {"deleted": deleted, "failed": failed, "not_found": not_found}
+
+    def _regions_of(self, ids: list[str]) -> tuple[dict[str | None, list[str]], list[str]]:
+        """Each id's region: the one given or configured, else found by reading the ids in every region."""
+        regions = self.search_regions()
+        if regions["region"] and len(regions["region"]) == 1 and not regions["all_regions"]:
+            return {regions["region"][0]: ids}, []
+        if regions["region"] and not regions["all_regions"]:
+            candidates = list(regions["region"])
+        elif self.hook.settings.region and not regions["all_regions"]:
+            return {self.hook.settings.region: ids}, []
+        else:
+            candidates = self.hook.get_regions()
+        by_region: dict[str | None, list[str]] = {}
+        remaining = list(ids)
+        for region in candidates:
+            if not remaining:
+                break
+            found = self.hook.get_objects(remaining, region=region)
+            if found:
+                by_region[region] = [i for i in remaining if i in found]
+                remaining = [i for i in remaining if i not in found]
+        return by_region, remaining
 
 
 class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):

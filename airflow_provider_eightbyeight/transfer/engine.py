@@ -42,10 +42,9 @@ from airflow_provider_eightbyeight.errors import (
     ObjectNotAvailableError,
     PermissionDeniedError,
 )
-from airflow_provider_eightbyeight.filters import all_of, any_of, comparison
 from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, EightByEightHook
 from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
-from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject
+from airflow_provider_eightbyeight.models import BulkJob, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.manifest import (
     PROOF,
@@ -76,10 +75,6 @@ FATAL_ERRORS = (AuthenticationError, PermissionDeniedError, ConfigurationError)
 STOP_AFTER_SAME_FAILURES = 10
 #: How many alternative names (``~<id>``, ``~<id>-2``...) are tried for an object whose path is taken.
 MAX_PLACEMENTS = 5
-#: Every state, for reading objects back by id whatever happened to them.
-ALL_STATES = tuple(s.value for s in ObjectState)
-#: Ids per ``id=in=(...)`` search when objects are read back by id.
-IDS_PER_SEARCH = 100
 #: Failures that mean a bulk zip (or one entry of it) is unusable, so its objects are downloaded alone.
 ZIP_ERRORS = (
     IntegrityError,
@@ -397,24 +392,16 @@ class TransferEngine:
 
     def read_back(self, refs: Iterable[tuple[str, str | None]]) -> dict[str, StoredObject]:
         """
-        Current metadata of objects by id, whatever their state: one ``id=in=(...)`` search per
-        :data:`IDS_PER_SEARCH` ids and region (never a new search by criteria, so objects that changed
-        state are followed, not lost). Ids absent from the answer are absent from the result.
+        Current metadata of objects by id, whatever their state (:meth:`EightByEightHook.get_objects`, per
+        region): objects that changed state are followed, never looked for by a new search. Ids 8x8 no longer
+        knows are absent from the result.
         """
         by_region: dict[str | None, list[str]] = {}
         for object_id, region in refs:
             by_region.setdefault(region, []).append(object_id)
         found: dict[str, StoredObject] = {}
         for region, ids in by_region.items():
-            for start in range(0, len(ids), IDS_PER_SEARCH):
-                batch = ids[start : start + IDS_PER_SEARCH]
-                fiql = all_of(
-                    any_of(*(comparison("id", "==", i) for i in batch)),
-                    any_of(*(comparison("objectState", "==", s) for s in ALL_STATES)),
-                )
-                for obj in self.hook.iter_objects(fiql, region=region):
-                    if obj.id in batch:
-                        found[obj.id] = obj
+            found.update(self.hook.get_objects(ids, region=region))
         return found
 
     # ------------------------------------------------------------------ copying
@@ -815,7 +802,7 @@ class TransferEngine:
                     summary.delete_failures[record.id] = str(err)
                 continue
             gone = set(result.deleted)
-            not_found = set(getattr(result, "not_found", ()))
+            not_found = set(result.not_found)
             for record in group:
                 if record.id in gone:
                     record.deleted_at_source = True
