@@ -106,3 +106,16 @@ def test_restore_operator_defers_and_reports_timeouts(conn, emulator):
         op.execute_complete({"ti": ti}, {"status": "timeout", "message": "late", "pending": archived})
     with pytest.raises(ValueError, match="expiration_days"):
         EightByEightRestoreObjectsOperator(task_id="x", expiration_days=11)
+
+
+def test_restore_by_search_restores_every_archived_object_when_restoring_shows_pending(conn, emulator):
+    """Objects leaving ARCHIVED while the search pages must not shift later pages (issue 8 #4)."""
+    emulator.config.restore_pending_state = "PENDING"
+    emulator.config.restore_delay = 3600.0
+    for _ in range(250):
+        emulator.add_object("us-east", state="ARCHIVED", size=1000)
+    archived = {o["id"] for o in emulator.objects("us-east", states="ARCHIVED")}
+    op = EightByEightRestoreObjectsOperator(task_id="r", wait_for_completion=False)
+    restored = op.execute({})
+    assert set(restored) == archived and len(restored) == len(archived) >= 250
+    assert not emulator.objects("us-east", states="ARCHIVED")  # every one is restoring (PENDING) now

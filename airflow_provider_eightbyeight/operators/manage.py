@@ -174,10 +174,16 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
                     self.log.info("Object %s is %s, not ARCHIVED: nothing to restore.", obj.id, obj.state)
                 refs.append({"id": obj.id, "region": obj.region})
         else:
-            for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
-                if obj.state == ObjectState.ARCHIVED.value:
-                    self.hook.restore_object(obj.id, self.expiration_days, region=obj.region)
-                    refs.append({"id": obj.id, "region": obj.region})
+            # Ids first, then restores: restoring objects leave ARCHIVED (8x8 may show them PENDING), which
+            # would shift the later pages of a search still being read.
+            found = [
+                {"id": obj.id, "region": obj.region}
+                for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions())
+                if obj.state == ObjectState.ARCHIVED.value
+            ]
+            for ref in found:
+                self.hook.restore_object(ref["id"], self.expiration_days, region=ref["region"])
+                refs.append(ref)
         self.log.info("Asked 8x8 to restore %d object(s) for %d day(s).", len(refs), self.expiration_days)
         restored = [r["id"] for r in refs]
         if not refs or not self.wait_for_completion:
