@@ -156,3 +156,57 @@ async def test_restore_trigger_waits_until_available(make_hook, emulator):
     assert await asyncio.wait_for(first_event(trigger), 10) == {"status": "success", "pending": []}
     assert time.monotonic() - started >= 0.2
     assert all(emulator.get(i)["objectState"] == "AVAILABLE" for i in archived)
+
+
+@pytest.mark.asyncio
+async def test_a_long_wait_rides_out_an_outage_longer_than_the_retry_budget(make_hook, emulator):
+    """Polls that fail after the hook's retries are retried at the next poll (issue 8 #7)."""
+    make_hook(max_retries=1)
+    archived = emulator.add_object("us-east", state="ARCHIVED", size=1000)["id"]
+    hook = make_hook(max_retries=1)
+    hook.restore_object(archived, 1, region="us-east")
+    emulator.add_fault(FaultRule(kind="status", route="search", status=503, times=6))  # 3 polls' worth
+    trigger, _ = rebuild(
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            objects=[{"id": archived, "region": "us-east"}],
+            poll_interval=0.1,
+            timeout_at=time.time() + 30,
+        )
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "success"
+    assert emulator.stats()["faults_injected"]["status"] == 6
+
+
+@pytest.mark.asyncio
+async def test_consecutive_failed_polls_end_the_wait_with_an_error_naming_them(make_hook, emulator):
+    make_hook(max_retries=0)
+    emulator.add_fault(FaultRule(kind="status", route="bulk_status", status=503))
+    trigger, kwargs = rebuild(
+        EightByEightBulkJobTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            jobs=[{"zip_name": "z.zip", "region": "us-east"}],
+            poll_interval=0.05,
+            max_consecutive_failures=3,
+        )
+    )
+    assert kwargs["max_consecutive_failures"] == 3
+    event = await first_event(trigger)
+    assert event["status"] == "error" and "3 polls in a row failed" in event["message"] and "503" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_a_permission_error_ends_the_wait_at_once(make_hook, emulator):
+    make_hook(max_retries=0)
+    emulator.add_fault(FaultRule(kind="status", route="bulk_status", status=403))
+    trigger, _ = rebuild(
+        EightByEightBulkJobTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            jobs=[{"zip_name": "z.zip", "region": "us-east"}],
+            poll_interval=0.05,
+        )
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "error" and event["error_type"] == "PermissionDeniedError"
+    assert emulator.stats()["requests"]["bulk_status"] == 1

@@ -177,13 +177,13 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
             # Ids first, then restores: restoring objects leave ARCHIVED (8x8 may show them PENDING), which
             # would shift the later pages of a search still being read.
             found = [
-                {"id": obj.id, "region": obj.region}
+                (obj.id, obj.region)
                 for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions())
                 if obj.state == ObjectState.ARCHIVED.value
             ]
-            for ref in found:
-                self.hook.restore_object(ref["id"], self.expiration_days, region=ref["region"])
-                refs.append(ref)
+            for object_id, region in found:
+                self.hook.restore_object(object_id, self.expiration_days, region=region)
+                refs.append({"id": object_id, "region": region})
         self.log.info("Asked 8x8 to restore %d object(s) for %d day(s).", len(refs), self.expiration_days)
         restored = [r["id"] for r in refs]
         if not refs or not self.wait_for_completion:

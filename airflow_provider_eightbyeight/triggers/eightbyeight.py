@@ -16,26 +16,63 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_eightbyeight.errors import EightByEightError
+from airflow_provider_eightbyeight.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EightByEightError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RegionError,
+)
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
 
 _MODULE = "airflow_provider_eightbyeight.triggers.eightbyeight"
 
 
-class _PollingTrigger(BaseTrigger):
-    """Calls :meth:`check` every ``poll_interval`` seconds in a thread until it returns an event or time runs out."""
+#: Errors after which waiting longer cannot help (credentials, permissions, configuration, a malformed
+#: request, an unknown job): the wait ends at once with an error event.
+FINAL_ERRORS = (
+    AuthenticationError,
+    PermissionDeniedError,
+    ConfigurationError,
+    RegionError,
+    InvalidRequestError,
+    NotFoundError,
+)
+#: How many polls in a row may fail (after the hook's own retries) before a wait gives up.
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 
-    def __init__(self, *, eightbyeight_conn_id: str, poll_interval: float, timeout_at: float | None) -> None:
+
+class _PollingTrigger(BaseTrigger):
+    """
+    Calls :meth:`check` every ``poll_interval`` seconds in a thread until it returns an event or time runs out.
+
+    A poll that fails after the hook's retries (an outage, 5xx, 429, timeouts) is logged and tried again at the
+    next poll, so a wait of hours rides out an outage of minutes. The wait ends with an error event only on an
+    error waiting cannot cure (:data:`FINAL_ERRORS`) or after ``max_consecutive_failures`` failed polls in a row.
+    """
+
+    def __init__(
+        self,
+        *,
+        eightbyeight_conn_id: str,
+        poll_interval: float,
+        timeout_at: float | None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ) -> None:
         super().__init__()
         self.eightbyeight_conn_id = eightbyeight_conn_id
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
+        self.max_consecutive_failures = max(1, int(max_consecutive_failures))
 
     def _kwargs(self) -> dict[str, Any]:
         return {
             "eightbyeight_conn_id": self.eightbyeight_conn_id,
             "poll_interval": self.poll_interval,
             "timeout_at": self.timeout_at,
+            "max_consecutive_failures": self.max_consecutive_failures,
         }
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
@@ -53,19 +90,39 @@ class _PollingTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         own = self.hook is None
         hook = EightByEightHook(self.eightbyeight_conn_id) if self.hook is None else self.hook
+        failures = 0
         try:
             while True:
-                event = await asyncio.to_thread(self.check, hook)
+                event: dict[str, Any] | None = None
+                try:
+                    event = await asyncio.to_thread(self.check, hook)
+                    failures = 0
+                except FINAL_ERRORS as err:
+                    yield TriggerEvent(_error_event(err))
+                    return
+                except Exception as err:  # CancelledError is a BaseException and passes through
+                    failures += 1
+                    if failures >= self.max_consecutive_failures:
+                        yield TriggerEvent(_error_event(err, f"{failures} polls in a row failed; the last: "))
+                        return
+                    hook.log.warning(
+                        "Poll %d failed (%s); trying again in %.0f s (giving up after %d failures in a row).",
+                        failures,
+                        err,
+                        self.poll_interval,
+                        self.max_consecutive_failures,
+                    )
                 if event is not None:
                     yield TriggerEvent(event)
                     return
                 if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                    yield TriggerEvent(await asyncio.to_thread(self.timeout_event, hook))
+                    try:
+                        timeout = await asyncio.to_thread(self.timeout_event, hook)
+                    except Exception as err:
+                        timeout = {"status": "timeout", "message": f"{type(self).__name__} timed out ({err})"}
+                    yield TriggerEvent(timeout)
                     return
                 await asyncio.sleep(self.poll_interval)
-        except Exception as err:  # CancelledError is a BaseException and passes through
-            message = str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
-            yield TriggerEvent({"status": "error", "message": message, "error_type": type(err).__name__})
         finally:
             if own:
                 await asyncio.to_thread(hook.close)
@@ -82,6 +139,8 @@ class EightByEightObjectsTrigger(_PollingTrigger):
     :param min_count: how many matching objects are enough.
     :param poll_interval: seconds between searches.
     :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event.
+    :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
+        ends with an error event; a single failed poll is tried again at the next poll.
     """
 
     def __init__(
@@ -94,8 +153,14 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         min_count: int = 1,
         poll_interval: float = 60.0,
         timeout_at: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
-        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        super().__init__(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_consecutive_failures=max_consecutive_failures,
+        )
         self.filter = filter
         self.region = region
         self.all_regions = all_regions
@@ -147,8 +212,14 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
         jobs: list[dict[str, Any]],
         poll_interval: float = 15.0,
         timeout_at: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
-        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        super().__init__(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_consecutive_failures=max_consecutive_failures,
+        )
         self.jobs = [{"zip_name": j["zip_name"], "region": j.get("region")} for j in jobs]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -190,16 +261,28 @@ class EightByEightRestoreTrigger(_PollingTrigger):
         objects: list[dict[str, Any]],
         poll_interval: float = 600.0,
         timeout_at: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
-        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, poll_interval=poll_interval, timeout_at=timeout_at)
+        super().__init__(
+            eightbyeight_conn_id=eightbyeight_conn_id,
+            poll_interval=poll_interval,
+            timeout_at=timeout_at,
+            max_consecutive_failures=max_consecutive_failures,
+        )
         self.objects = [{"id": o["id"], "region": o.get("region")} for o in objects]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "objects": self.objects})
 
     def pending(self, hook: EightByEightHook) -> list[str]:
-        """Ids not AVAILABLE yet."""
-        return [o["id"] for o in self.objects if not hook.get_object(o["id"], region=o["region"]).is_available]
+        """Ids not AVAILABLE yet (read by id: one search per region and 100 ids)."""
+        by_region: dict[str | None, list[str]] = {}
+        for ref in self.objects:
+            by_region.setdefault(ref["region"], []).append(ref["id"])
+        found: dict[str, Any] = {}
+        for region, ids in by_region.items():
+            found.update(hook.get_objects(ids, region=region))
+        return [o["id"] for o in self.objects if not (o["id"] in found and found[o["id"]].is_available)]
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
         pending = self.pending(hook)
@@ -213,3 +296,8 @@ class EightByEightRestoreTrigger(_PollingTrigger):
             "pending": pending,
             "message": f"{len(pending)} object(s) still not available",
         }
+
+
+def _error_event(err: BaseException, prefix: str = "") -> dict[str, Any]:
+    message = str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
+    return {"status": "error", "message": prefix + message, "error_type": type(err).__name__}
