@@ -208,7 +208,21 @@ class TestRetryPolicy:
             assert all(ceiling / 2 <= d <= ceiling for d in delays)
             assert len(set(delays)) > 1  # jittered
         assert policy.delay(0, retry_after=3.0) == 3.0
-        assert policy.delay(0, retry_after=300.0) == 5.0
+        assert policy.delay(0, retry_after=300.0) == 300.0  # the server's wish, not the backoff cap
+        assert policy.delay(0, retry_after=86400.0) == 900.0  # within reason
+
+    def test_http_dates_in_retry_after_are_gmt(self, monkeypatch):
+        monkeypatch.setenv("TZ", "America/New_York")  # a local zone that is not UTC
+        time.tzset()
+        now = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+        for text in (
+            "Mon, 21 Sep 2026 14:15:00 GMT",
+            "Mon, 21 Sep 2026 14:15:00 -0000",
+            "Mon, 21 Sep 2026 14:15:00 +0000",
+        ):
+            assert parse_retry_after(text, now=now) == 100.0, text
+        monkeypatch.undo()
+        time.tzset()
 
     def test_budget_is_bounded(self):
         budget = RetryPolicy(max_retries=2).budget()

@@ -542,3 +542,19 @@ def test_s3_a_key_published_meanwhile_is_not_overwritten(conn, emulator, s3, mak
     assert record.status == "copied" and record.path != "callrecording/rec.mp3"
     body = s3.get_object(Bucket="recordings", Key="meanwhile/callrecording/rec.mp3")["Body"].read()
     assert hashlib.md5(body, usedforsecurity=False).hexdigest() == emulator.md5(b["id"])
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 410])
+def test_content_refused_for_an_object_that_is_no_longer_available_reads_its_state(
+    conn, emulator, tmp_path, make_hook, status
+):
+    """Whatever 4xx 8x8 uses for a non-AVAILABLE object's content, the error says its state (issue 8 #10)."""
+    from airflow_provider_eightbyeight.errors import ObjectNotAvailableError
+
+    emulator.config.non_available_content_status = status
+    hook = make_hook()
+    obj = next(iter(hook.iter_objects()))
+    emulator.set_object_state(obj.id, "PENDING")  # after the search
+    with pytest.raises(ObjectNotAvailableError) as info:
+        hook.download_object(obj, tmp_path / "x.bin")
+    assert info.value.state == "PENDING" and "PENDING" in str(info.value)

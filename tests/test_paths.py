@@ -118,3 +118,29 @@ def test_collisions_get_the_id():
 def test_invalid_templates(template, message):
     with pytest.raises(PathTemplateError, match=message):
         validate_template(template)
+
+
+@pytest.mark.parametrize(
+    ("name", "unsafe"),
+    [
+        ("CON .mp3", "CON .mp3"),
+        ("COM¹", "COM¹"),
+        ("lpt³.wav", "lpt³.wav"),
+        ("nul.", "nul"),
+        ("Aux . txt", "Aux . txt"),
+    ],
+)
+def test_windows_reserved_and_dot_names_are_made_harmless(name, unsafe):
+    from airflow_provider_eightbyeight.transfer.paths import sanitize_segment
+
+    cleaned = sanitize_segment(name)
+    assert cleaned != unsafe and cleaned not in ("", ".", "..")
+    stem = cleaned.split(".")[0].rstrip(" ").upper()
+    assert stem not in {"CON", "PRN", "AUX", "NUL", "COM¹", "LPT³"}
+
+
+def test_a_dot_dot_name_never_leaves_the_folder():
+    from airflow_provider_eightbyeight.models import StoredObject
+    from airflow_provider_eightbyeight.transfer.paths import render_path
+
+    assert render_path("{type}/{name}", StoredObject(id="id1", type="callrecording", name="..")) == "callrecording/id1"

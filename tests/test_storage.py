@@ -44,3 +44,28 @@ def test_publishing_without_replace_never_overwrites(tmp_path):
     with atomic_local_file(tmp_path / "new.mp3", replace=False) as handle:
         handle.write(b"mine")
     assert (tmp_path / "new.mp3").read_bytes() == b"mine"
+
+
+def test_temporary_names_fit_in_255_bytes_and_are_still_recognised(tmp_path, monkeypatch):
+    from airflow_provider_eightbyeight.hooks import local_files
+
+    monkeypatch.setattr(local_files, "_HOST", "h" * 40)
+    target = tmp_path / ("é" * 120 + ".mp3")  # 244 bytes, the most a sanitised name has is 200
+    temp = local_files.temp_name(target)
+    assert len(temp.name.encode()) <= 255 and temp.parent == tmp_path
+    assert local_files._PART.match(temp.name)
+    with atomic_local_file(target) as handle:
+        handle.write(b"x")
+    assert target.read_bytes() == b"x"
+
+
+def test_a_folder_removed_after_it_was_made_is_made_again(tmp_path):
+    import shutil
+
+    target = tmp_path / "a" / "b" / "rec.mp3"
+    with atomic_local_file(target) as handle:
+        handle.write(b"1")
+    shutil.rmtree(tmp_path / "a")
+    with atomic_local_file(target) as handle:
+        handle.write(b"2")
+    assert target.read_bytes() == b"2"

@@ -78,6 +78,8 @@ _TRANSIENT_BODY_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 _TAGS = re.compile(r"<[^>]+>")
+#: Statuses 8x8 may answer a content request with when the object is not AVAILABLE (contract 13.22).
+_REFUSAL_STATUSES = frozenset({400, 403, 404, 405, 409, 410})
 
 #: Where downloaded bytes go: a file path, a binary file object, or a factory of one write target per attempt
 #: (a context manager that publishes on a clean exit and discards on an exception).
@@ -367,7 +369,10 @@ class EightByEightHook(BaseHook):
         retry_number = budget.used
         if not budget.take():
             return False
-        delay = self.retry_policy.delay(retry_number, parse_retry_after(retry_after))
+        asked = parse_retry_after(retry_after)
+        delay = self.retry_policy.delay(retry_number, asked)
+        if asked is not None and asked > delay:
+            self.log.warning("8x8 asked to retry after %.0f s; waiting %.0f s, the longest honoured.", asked, delay)
         self.stats.add(retries=1)
         self.log.warning(
             "8x8 %s %s failed (%s); retry %d/%d in %.1f s.",
@@ -932,8 +937,11 @@ class EightByEightHook(BaseHook):
                     path=url_path,
                     hint="The partial copy was discarded; raise max_retries or timeout for a flaky network",
                 ) from None
-            except (InvalidRequestError, PermissionDeniedError) as err:
-                # 8x8 answers content requests for non-AVAILABLE objects with an undocumented 4xx.
+            except (InvalidRequestError, PermissionDeniedError, NotFoundError, ApiError) as err:
+                # 8x8 answers content requests for non-AVAILABLE objects with an undocumented 4xx
+                # (400, 403, 404, 405, 409 and 410 are all plausible): ask the object's state.
+                if isinstance(err, ApiError) and err.status not in _REFUSAL_STATUSES:
+                    raise
                 current = self._state_after_refusal(object_id, region)
                 if current is not None and not current.is_available:
                     raise _not_available(current) from err

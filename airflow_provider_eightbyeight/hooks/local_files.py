@@ -28,10 +28,17 @@ _COUNTER = itertools.count()
 _MADE: set[Path] = set()
 
 
+#: Most file systems allow 255 bytes per name.
+MAX_NAME_BYTES = 255
+
+
 def temp_name(target: Path) -> Path:
-    """The hidden temporary path for ``target``, in the same folder (so the rename is atomic)."""
+    """The hidden temporary path for ``target``, in the same folder (so the rename is atomic), ≤ 255 bytes."""
     unique = f"{_RUN}{next(_COUNTER):06x}"[-12:].rjust(12, "0")
-    return target.with_name(f".{target.name[:160]}.{_HOST}-{os.getpid()}-{unique}{PART_SUFFIX}")
+    tail = f".{_HOST}-{os.getpid()}-{unique}{PART_SUFFIX}"
+    room = MAX_NAME_BYTES - 1 - len(tail.encode())
+    head = target.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return target.with_name(f".{head}{tail}")
 
 
 @contextmanager
@@ -48,7 +55,12 @@ def atomic_local_file(target: Path, *, replace: bool = True) -> Iterator[IO[byte
         _MADE.add(folder)
     temp = temp_name(target)
     try:
-        with open(temp, "wb") as handle:
+        try:
+            handle = open(temp, "wb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # the folder was removed since it was made: make it again
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(temp, "wb")  # noqa: SIM115
+        with handle:
             yield handle
     except BaseException:
         with suppress(FileNotFoundError):

@@ -7,10 +7,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 #: Statuses worth another try: rate limiting and server-side failures.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+#: The longest ``Retry-After`` honoured (seconds); a longer one is cut to this (and logged by the hook).
+MAX_RETRY_AFTER = 900.0
 
 
 def is_retryable_status(status: int) -> bool:
@@ -36,6 +41,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # "-0000" (RFC 5322: zone unknown) and bare dates: HTTP dates are GMT
+            when = when.replace(tzinfo=timezone.utc)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if math.isnan(seconds) or seconds < 0:
         return None
@@ -49,17 +56,20 @@ class RetryPolicy:
 
     :param max_retries: retries after the first attempt of one operation (0 = no retry).
     :param backoff: base delay in seconds; retry ``n`` (from 0) waits about ``backoff * 2**n``.
-    :param max_wait: upper bound of any single wait, Retry-After included.
+    :param max_wait: upper bound of a backoff wait.
+    :param max_retry_after: upper bound of a wait the server asks for with ``Retry-After`` (never below
+        ``max_wait``): 8x8 knows best when to come back, up to this.
     """
 
     max_retries: int = 5
     backoff: float = 1.0
     max_wait: float = 60.0
+    max_retry_after: float = MAX_RETRY_AFTER
 
     def delay(self, retry_number: int, retry_after: float | None = None) -> float:
         """Seconds before retry ``retry_number`` (0-based): Retry-After if given, else jittered backoff."""
         if retry_after is not None:
-            return min(retry_after, self.max_wait)
+            return min(retry_after, max(self.max_retry_after, self.max_wait))
         ceiling = min(self.max_wait, self.backoff * (2**retry_number))
         # "Equal jitter": at least half the exponential step, so waits grow, but never in lock-step.
         return ceiling / 2 + random.uniform(0, ceiling / 2)

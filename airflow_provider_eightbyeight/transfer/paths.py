@@ -26,7 +26,11 @@ DEFAULT_PATH_TEMPLATE = "{type}/{created:%Y/%m/%d}/{id}_{name}"
 MISSING = "unknown"
 #: Longest file or folder name written (bytes of UTF-8); most file systems and S3 keys allow 255.
 MAX_SEGMENT_BYTES = 200
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+_WINDOWS_RESERVED = (
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+    | {f"{p}{d}" for p in ("COM", "LPT") for d in "¹²³"}  # Windows reserves these too
+)
 _UNSAFE_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
 
 
@@ -152,7 +156,7 @@ def sanitize_segment(segment: str) -> str:
     text = text.strip(" .")
     if not text:
         return ""
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+    if text.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:  # "CON .mp3" is CON on Windows too
         text = "_" + text
     if len(text.encode("utf-8")) > MAX_SEGMENT_BYTES:
         text = _shorten(text, segment)
@@ -177,6 +181,8 @@ def sanitize_relative_path(path: str, *, fallback: str = MISSING) -> str:
     Backslashes count as separators (a Windows-style name cannot smuggle in folders either way).
     """
     segments = [sanitize_segment(s) for s in re.split(r"[/\\]+", path)]
+    if segments and not segments[-1]:  # a file name that is nothing once made safe (e.g. ".."): use the id
+        segments[-1] = sanitize_segment(fallback) or MISSING
     cleaned = [s for s in segments if s]
     if not cleaned:
         cleaned = [sanitize_segment(fallback) or MISSING]
