@@ -70,7 +70,7 @@ def test_full_flow_start_progress_zip(emu, css, bulk):
         data = archive.read(obj["objectName"])
         assert data == emu.content(obj["id"])
         assert hashlib.md5(data).hexdigest() == obj["checksum"]
-        assert archive.getinfo(obj["objectName"]).compress_type == zipfile.ZIP_STORED
+        assert archive.getinfo(obj["objectName"]).compress_type == zipfile.ZIP_DEFLATED  # strict default
 
 
 def test_zero_delay_is_done_at_once(css, emu):

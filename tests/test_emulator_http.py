@@ -419,8 +419,11 @@ class TestSearch:
         flt = f"createdTime=ge={ms(t)};createdTime=lt={ms(t) + 1000}"
         body = css.get(base + "/objects", params={"filter": flt}, timeout=10).json()
         assert [o["id"] for o in body["content"]] == [inside["id"]]
-        body = css.get(base + "/objects", params={"filter": "createdTime=ge=2027-01-01T12:00:01"}).json()
-        assert body["total"] == 1
+        iso = "createdTime=ge=2027-01-01T12:00:01"
+        refused = css.get(base + "/objects", params={"filter": iso})
+        assert refused.status_code == 400 and "epoch milliseconds" in refused.text  # strict: filters take epoch ms
+        emu.config.filter_times = "any"  # the lenient reading accepts ISO too
+        assert css.get(base + "/objects", params={"filter": iso}).json()["total"] == 1
 
     def test_or_and_precedence_over_http(self, emu, css, base):
         flt = "type==meeting,type==voicemail;objectState==AVAILABLE"
@@ -522,6 +525,7 @@ class TestSearch:
                 assert values == sorted(values, reverse=direction.upper() == "DESC"), (field, direction)
 
     def test_sort_by_tag_numeric_and_ties_stable(self, emu, css, base):
+        emu.config.unstable_ties = False  # the lenient reading: ties by id
         for _ in range(3):
             emu.add_object("us-east", type="meeting", tags={"duration": "5"}, created=datetime(2027, 1, 1, tzinfo=UTC))
         emu.add_object("us-east", type="meeting", tags={"duration": "40"})
@@ -591,6 +595,7 @@ class TestContent:
 
     @pytest.mark.parametrize("state", ["ARCHIVED", "REVOKED", "PENDING", "DELETED", "FAILED"])
     def test_non_available_content_400(self, emu, css, base, state):
+        emu.config.non_available_content_status = 400  # fixed (the strict default varies by object)
         obj = emu.add_object("us-east", state=state)
         resp = css.get(base + f"/objects/{obj['id']}/content", timeout=10)
         assert resp.status_code == 400
@@ -649,6 +654,7 @@ class TestContent:
             assert requests.get(link, timeout=10).content == emu.content(obj["id"])
 
     def test_presign_of_archived_object_uses_non_available_status(self, emu, css, base):
+        emu.config.non_available_content_status = 400
         obj = emu.add_object("us-east", state="ARCHIVED")
         resp = css.get(base + f"/objects/{obj['id']}/content", params={"presignUrl": "true"}, timeout=10)
         assert resp.status_code == 400
@@ -676,6 +682,8 @@ class TestContent:
 # -- restore (section 7.2) ----------------------------------------------------------------------
 class TestRestore:
     def test_flow_archived_to_available_and_back(self, emu, css, base):
+        emu.config.restore_pending_state = "ARCHIVED"  # the lenient reading; strict shows PENDING
+        emu.config.non_available_content_status = 400
         obj = emu.add_object("us-east", state="ARCHIVED")
         url = base + f"/objects/{obj['id']}"
         resp = css.post(url + "/restore", json={"expirationDays": 3}, timeout=10)
@@ -800,6 +808,8 @@ class TestBuckets:
 # -- delete (section 10) ------------------------------------------------------------------------
 class TestDelete:
     def test_delete_marks_revoked(self, emu, css, base):
+        emu.config.delete_unknown = "ignore"  # the lenient reading; strict answers 404 (tested below)
+        emu.config.non_available_content_status = 400
         obj = emu.add_object("us-east")
         resp = css.delete(base + "/bulk", json=[obj["id"], "unknown-id"], timeout=10)
         assert resp.status_code == 204 and resp.content == b""
@@ -833,5 +843,33 @@ class TestDelete:
 
     def test_other_region_ids_untouched(self, emu, css, base):
         other = emu.objects("uk", states=["AVAILABLE"])[0]
-        assert css.delete(base + "/bulk", json=[other["id"]], timeout=10).status_code == 204
+        assert css.delete(base + "/bulk", json=[other["id"]], timeout=10).status_code == 404  # strict: reported
         assert emu.get(other["id"])["objectState"] == "AVAILABLE"
+
+
+class TestStrictDefaults:
+    """The readings of the contract hardest on a client are the defaults (EmulatorConfig.lenient() for the rest)."""
+
+    def test_unknown_ids_in_a_delete_are_reported_and_known_ones_deleted(self, emu, css, base):
+        obj = emu.add_object("us-east")
+        resp = css.delete(base + "/bulk", json=[obj["id"], "unknown-id"], timeout=10)
+        assert resp.status_code == 404 and "unknown-id" in resp.text
+        assert emu.get(obj["id"])["objectState"] == "REVOKED"
+
+    def test_ties_come_back_in_a_different_order_per_query(self, emu, css, base):
+        when = datetime(2027, 2, 1, tzinfo=UTC)
+        for _ in range(30):
+            emu.add_object("us-east", type="meeting", created=when)
+        params = {"filter": "type==meeting", "sortField": "createdTime", "limit": 100}
+        orders = {tuple(o["id"] for o in css.get(base + "/objects", params=params).json()["content"]) for _ in range(4)}
+        assert len(orders) > 1
+
+    def test_content_refusals_vary_by_object_and_zips_are_deflated(self, emu, css, base):
+        codes = set()
+        for _ in range(40):
+            obj = emu.add_object("us-east", state="PENDING")
+            codes.add(css.get(base + f"/objects/{obj['id']}/content", timeout=10).status_code)
+        assert codes == {400, 404, 409, 410}
+        assert emu.config.zip_compression == "deflate" and emu.config.bulk_limit_bytes == 2_000_000_000
+        assert emu.config.restore_pending_state == "PENDING"
+        assert EmulatorConfig.lenient().restore_pending_state == "ARCHIVED"

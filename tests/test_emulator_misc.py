@@ -58,7 +58,15 @@ def test_defaults_match_spec():
     assert cfg.accounts[0].regions == ("us-east",) and cfg.accounts[0].products == ("storage",)
     assert cfg.size_range == (1024, 64 * 1024)
     assert cfg.created_start == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert cfg.token_lifetime == 1799 and cfg.bulk_limit_bytes == 2 * 1024**3
+    assert cfg.token_lifetime == 1799 and cfg.bulk_limit_bytes == 2_000_000_000
+    assert (cfg.restore_pending_state, cfg.non_available_content_status, cfg.unstable_ties) == ("PENDING", None, True)
+    assert (cfg.zip_compression, cfg.delete_unknown, cfg.filter_times) == ("deflate", "404", "epoch_ms")
+    lenient = EmulatorConfig.lenient()
+    assert (lenient.restore_pending_state, lenient.zip_compression, lenient.bulk_limit_bytes) == (
+        "ARCHIVED",
+        "stored",
+        2 * 1024**3,
+    )
     assert (cfg.presign_shape, cfg.limit_over_max, cfg.total_mode) == ("url", "error", "records")
     assert cfg.api_versions == ("v3",) and cfg.strict is False
 

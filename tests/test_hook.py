@@ -714,3 +714,31 @@ def test_delete_operator_finds_each_ids_region_and_reports_unknown_ids(make_hook
     assert emulator.get(east)["objectState"] == emulator.get(uk)["objectState"] == "REVOKED"
     with pytest.raises(EightByEightError, match="no-such-id: not found"):
         EightByEightDeleteObjectsOperator(task_id="d2", object_ids=["no-such-id"]).execute({})
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_search_yields_every_object_once_whatever_the_tie_order(hook, emulator, direction):
+    """Ties (same createdTime) come back in a new order per request: keyset paging misses and repeats none."""
+    from datetime import datetime, timezone
+
+    assert emulator.config.unstable_ties
+    seconds = [datetime(2027, 3, 1, 12, 0, s, tzinfo=timezone.utc) for s in range(3)]
+    added = [emulator.add_object("us-east", type="meeting", created=seconds[i % 3])["id"] for i in range(150)]
+    added += [emulator.add_object("us-east", type="meeting", created=seconds[0])["id"] for _ in range(120)]  # > a page
+    got = [o.id for o in hook.iter_objects("type==meeting", sort_direction=direction, page_size=25)]
+    want = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] == "meeting"}
+    assert len(got) == len(set(got)) and set(got) == want and set(added) <= want
+
+
+def test_objects_added_while_paging_repeat_and_hide_nothing(hook, emulator):
+    from datetime import datetime, timezone
+
+    start = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE")}
+    found = hook.iter_objects(page_size=10)
+    seen = [next(found).id for _ in range(15)]
+    newer = emulator.add_object("us-east", created=datetime(2027, 6, 1, tzinfo=timezone.utc))["id"]
+    older = emulator.add_object("us-east", created=datetime(2020, 1, 1, tzinfo=timezone.utc))["id"]
+    seen += [o.id for o in found]
+    assert len(seen) == len(set(seen))
+    assert start <= set(seen) and newer in seen  # every object that existed at the start, and a later one
+    assert set(seen) <= start | {newer, older}

@@ -64,8 +64,8 @@ DEFAULT_DISCOVERY_REGION = "us-west"
 DOCUMENTED_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
 #: Largest page 8x8 serves.
 MAX_PAGE_SIZE = 100
-#: Bulk downloads are capped at 2 GB per job.
-BULK_LIMIT_BYTES = 2 * 1024**3
+#: Bulk downloads are capped at "2 GB" per job: read as 2,000,000,000 bytes (the smaller reading, safe for both).
+BULK_LIMIT_BYTES = 2_000_000_000
 #: Ids per DELETE /bulk request.
 DELETE_BATCH_SIZE = 100
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -702,7 +702,11 @@ class EightByEightHook(BaseHook):
             raise ConfigurationError(f"max_objects must be 0 or more, got {max_objects!r}")
         yielded = 0
         for name in self.resolve_regions(region, all_regions=all_regions):
-            for obj in self._iter_region(name, fiql, sort_field, direction, page_size):
+            if sort_field == "createdTime":
+                found = self._iter_by_created(name, fiql, direction, page_size)
+            else:  # offset paging: objects with equal values may be missed or repeated if 8x8 reorders ties
+                found = self._iter_region(name, fiql, sort_field, direction, page_size)
+            for obj in found:
                 if max_objects is not None and yielded >= max_objects:
                     return
                 yielded += 1
@@ -725,8 +729,88 @@ class EightByEightHook(BaseHook):
             raise ConfigurationError(f"Unknown object state(s) {unknown}; use one of {sorted(known)}")
         return all_of(fiql, any_of(*(comparison("objectState", "==", s) for s in cleaned)))
 
+    def _iter_by_created(self, region: str, fiql: str | None, direction: str, page_size: int) -> Iterator[StoredObject]:
+        """
+        Every match, by ``createdTime``, each exactly once whatever order 8x8 gives objects created in the
+        same second (the order of ties is not documented, and may differ from one request to the next).
+
+        Keyset paging: each request asks for the first page at or after the last ``createdTime`` seen
+        (``=ge=`` for ASC, ``=le=`` for DESC) and skips the ids already yielded at that time. When a whole
+        page shares one ``createdTime`` (more objects in one second than a page holds), that second is read
+        alone, sorted by ``id`` (unique, so offset paging is stable) with the usual offset paging. Objects
+        added while paging with a later ``createdTime`` are found too; memory holds the ids of one second.
+        """
+        ascending = direction == "ASC"
+        bound: int | None = None
+        seen_at_bound: set[str] = set()
+        while True:
+            keyset = None if bound is None else comparison("createdTime", "=ge=" if ascending else "=le=", bound)
+            query = all_of(fiql, keyset)
+            params: dict[str, Any] = {
+                "pageKey": 0,
+                "limit": page_size,
+                "sortField": "createdTime",
+                "sortDirection": direction,
+            }
+            if query:
+                params["filter"] = query
+            content, _, last_page = _read_page(self._request_json("GET", region, "objects", params=params))
+            page = [o for o in (self._object_of(item, region) for item in content) if o is not None]
+            stamps = [_created_ms(o) for o in page]
+            times = [t for t in stamps if t is not None]
+            if len(times) != len(page):  # no createdTime to page by: offset paging for the rest
+                yield from (o for o in page if o.id not in seen_at_bound)
+                yield from self._iter_region(region, query, "createdTime", direction, page_size, skip_first_page=True)
+                return
+            for obj in page:
+                if obj.id not in seen_at_bound:
+                    yield obj
+            if len(content) < page_size or last_page is True or not page:
+                return
+            edge = times[-1]
+            if all(t == edge for t in times):  # a whole page in one second: read that second by id
+                done = seen_at_bound | {o.id for o in page}
+                yield from self._iter_one_second(region, fiql, edge, ascending, done, page_size)
+                bound = edge + (1000 if ascending else -1000)
+                seen_at_bound = set()
+                continue
+            if edge != bound:
+                seen_at_bound = set()
+            bound = edge
+            seen_at_bound.update(o.id for o, t in zip(page, times, strict=True) if t == edge)
+
+    def _iter_one_second(
+        self, region: str, fiql: str | None, edge_ms: int, ascending: bool, already: set[str], page_size: int
+    ) -> Iterator[StoredObject]:
+        """
+        The objects of the second that starts (ASC) or ends (DESC) at ``edge_ms``, by id, minus ``already``:
+        ``[edge, edge + 1000)`` or ``(edge - 1000, edge]``, the span the next keyset step jumps over.
+        """
+        if ascending:
+            span = (comparison("createdTime", "=ge=", edge_ms), comparison("createdTime", "=lt=", edge_ms + 1000))
+        else:
+            span = (comparison("createdTime", "=gt=", edge_ms - 1000), comparison("createdTime", "=le=", edge_ms))
+        window = all_of(fiql, *span)
+        for obj in self._iter_region(region, window, "id", "ASC", page_size):
+            if obj.id not in already:
+                yield obj
+
+    def _object_of(self, item: Any, region: str) -> StoredObject | None:
+        try:
+            return StoredObject.from_api(item, region)
+        except ValueError as err:
+            self.log.warning("Skipping an unreadable search result in %s: %s", region, err)
+            return None
+
     def _iter_region(
-        self, region: str, fiql: str | None, sort_field: str, direction: str, page_size: int
+        self,
+        region: str,
+        fiql: str | None,
+        sort_field: str,
+        direction: str,
+        page_size: int,
+        *,
+        skip_first_page: bool = False,
     ) -> Iterator[StoredObject]:
         page_key: Any = 0
         previous_ids: set[str] = set()
@@ -743,15 +827,14 @@ class EightByEightHook(BaseHook):
             content, next_key, last_page = _read_page(body)
             page_ids: set[str] = set()
             for item in content:
-                try:
-                    obj = StoredObject.from_api(item, region)
-                except ValueError as err:
-                    self.log.warning("Skipping an unreadable search result in %s: %s", region, err)
+                obj = self._object_of(item, region)
+                if obj is None:
                     continue
                 page_ids.add(obj.id)
-                if obj.id in previous_ids:
+                if obj.id in previous_ids or skip_first_page:
                     continue
                 yield obj
+            skip_first_page = False
             if last_page is None:
                 last_page = len(content) < page_size
             if last_page or not content:
@@ -1442,3 +1525,8 @@ def _read_jobs(body: Any, region: str, method: str, url: str, *, allow_empty: bo
 
 def _error_class(status: int) -> type[EightByEightError]:
     return RateLimitError if status == 429 else ApiError
+
+
+def _created_ms(obj: StoredObject) -> int | None:
+    """An object's ``createdTime`` in epoch ms (8x8 gives whole seconds), or ``None``."""
+    return None if obj.created is None else round(obj.created.timestamp() * 1000)

@@ -248,6 +248,10 @@ class CssApi(AdminHandlers):
             unknown = sorted(fiql.selectors(node) - known())
             if unknown:
                 raise ApiError(400, f"Unknown filter selector(s): {unknown}")
+        if self.config.filter_times == "epoch_ms":
+            for selector, value in _TIME_COMPARISON.findall(text):
+                if not re.fullmatch(r"-?\d+", value.strip("'\"")):
+                    raise ApiError(400, f"{selector} values in filters are epoch milliseconds, got {value!r}")
         return text.strip(), node
 
     def _page(self, items: list[dict[str, Any]], offset: int, limit: int, total: int) -> Any:
@@ -288,7 +292,7 @@ class CssApi(AdminHandlers):
 
     def _not_available(self, record: ObjectRecord) -> ApiError:
         return ApiError(
-            self.config.non_available_content_status,
+            self.config.content_refusal_status(record.id),
             f"Object '{record.id}' is {record.state}; only AVAILABLE objects can be downloaded",
         )
 
@@ -452,7 +456,8 @@ class CssApi(AdminHandlers):
 
     def _zip_reply(self, zip_name: str, entries: list[Any]) -> Reply:
         headers = [("Content-Disposition", f'attachment; filename="{zip_name}"')]
-        return Reply(200, iter_zip(entries), self.config.zip_content_type, headers, length=None)
+        zipped = iter_zip(entries, compression=self.config.zip_compression)
+        return Reply(200, zipped, self.config.zip_content_type, headers, length=None)
 
     def h_bulk_download(self, ctx: Context) -> Reply:
         """GET /bulk/download/{zip}: the zip, streamed, once DONE / PARTIAL_DONE."""
@@ -472,8 +477,12 @@ class CssApi(AdminHandlers):
         if not ctx.acct.can_edit:
             raise ApiError(403, "This API key may not delete objects (needs edit rights)")
         ids = id_list(ctx.request, "bulk delete")
-        self._store_call(lambda: self.store.delete(ctx.region, ids, self.config.strict))
+        strict = self.config.strict or self.config.delete_unknown == "404"
+        self._store_call(lambda: self.store.delete(ctx.region, ids, strict))
         return Reply(204, b"", None)
+
+
+_TIME_COMPARISON = re.compile(r"(createdTime|updatedTime)(?:==|!=|=gt=|=ge=|=lt=|=le=)([^;,()]+)")
 
 
 def _s3_error(status: int, code: str, message: str) -> ApiError:

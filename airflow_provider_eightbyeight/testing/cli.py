@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--created-start", type=_date, default=defaults.created_start, help="ISO date")
     parser.add_argument("--created-end", type=_date, default=defaults.created_end, help="ISO date")
     parser.add_argument("--strict", action="store_true", help="strict validation (see EmulatorConfig.strict)")
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="the kinder readings of the contract (EmulatorConfig.lenient(); the default is the hardest reading)",
+    )
     parser.add_argument("--log-requests", action="store_true", help="log each request to stderr")
     parser.add_argument("--json", action="store_true", help="print one JSON line when ready")
     return parser
@@ -82,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         regions = regions + tuple(unknown)
     try:
-        config = EmulatorConfig(
+        factory = EmulatorConfig.lenient if args.lenient else EmulatorConfig
+        config = factory(
             seed=args.seed,
             objects_per_region=args.objects,
             regions=regions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -71,10 +72,22 @@ class EmulatorConfig:
     multipart_checksum_fraction: float = 0.0
     token_lifetime: int = 1799
     bulk_delay: float = 2.0
-    bulk_limit_bytes: int = 2 * 1024**3
+    #: "2 GB" read as 2,000,000,000 bytes (the smaller reading; the lenient profile uses 2 GiB).
+    bulk_limit_bytes: int = 2_000_000_000
     restore_delay: float = 2.0
-    restore_pending_state: str = "ARCHIVED"
-    non_available_content_status: int = 400
+    #: What a restoring object shows until it is AVAILABLE: "PENDING" (strict) or "ARCHIVED" (lenient).
+    restore_pending_state: str = "PENDING"
+    #: Status for content of a non-AVAILABLE object; ``None`` (strict): 400, 404, 409 or 410 by object, by seed.
+    non_available_content_status: int | None = None
+    #: Objects with equal sort values come back in a different order on each search (strict) or by id.
+    unstable_ties: bool = True
+    #: "deflate" (strict) or "stored" zip entries.
+    zip_compression: str = "deflate"
+    #: Unknown (or other-region) ids in DELETE /bulk: "404" (strict: the known ids are still deleted and the
+    #: answer is 404 naming the unknown ones) or "ignore" (204).
+    delete_unknown: str = "404"
+    #: Time values in createdTime/updatedTime filters: "epoch_ms" only (strict: ISO is a 400) or "any".
+    filter_times: str = "epoch_ms"
     limit_over_max: str = "error"
     total_mode: str = "records"
     #: "object" (2026 rev.: one page object) or "list" (3.1.6: an array holding the page object).
@@ -131,10 +144,40 @@ class EmulatorConfig:
             raise ValueError("page_key_mode must be 'offset' or 'page'")
         if self.presign_shape not in PRESIGN_SHAPES:
             raise ValueError(f"presign_shape must be one of {PRESIGN_SHAPES}")
-        if not 400 <= self.non_available_content_status <= 499:
-            raise ValueError("non_available_content_status must be a 4xx code")
+        if self.non_available_content_status is not None and not 400 <= self.non_available_content_status <= 499:
+            raise ValueError("non_available_content_status must be a 4xx code (or None: by seed)")
+        if self.zip_compression not in ("deflate", "stored"):
+            raise ValueError("zip_compression must be 'deflate' or 'stored'")
+        if self.delete_unknown not in ("404", "ignore"):
+            raise ValueError("delete_unknown must be '404' or 'ignore'")
+        if self.filter_times not in ("epoch_ms", "any"):
+            raise ValueError("filter_times must be 'epoch_ms' or 'any'")
         if self.token_lifetime < 1:
             raise ValueError("token_lifetime must be >= 1 second")
+
+    @classmethod
+    def lenient(cls, **overrides: Any) -> EmulatorConfig:
+        """
+        The kinder readings of the contract (this emulator's defaults before it became strict): restoring
+        objects stay ARCHIVED, content of non-AVAILABLE objects is a 400, ties sort by id, zips are STORED,
+        unknown ids in deletes are ignored, ISO times in filters are accepted, bulk jobs hold up to 2 GiB.
+        """
+        kind = {
+            "restore_pending_state": "ARCHIVED",
+            "non_available_content_status": 400,
+            "unstable_ties": False,
+            "zip_compression": "stored",
+            "delete_unknown": "ignore",
+            "filter_times": "any",
+            "bulk_limit_bytes": 2 * 1024**3,
+        }
+        return cls(**{**kind, **overrides})
+
+    def content_refusal_status(self, object_id: str) -> int:
+        """The status for content of a non-AVAILABLE object (fixed, or chosen by seed per object)."""
+        if self.non_available_content_status is not None:
+            return self.non_available_content_status
+        return (400, 404, 409, 410)[zlib.crc32(f"{self.seed}:{object_id}".encode()) % 4]
 
     def account_regions(self) -> tuple[str, ...]:
         """The first account's regions (handy for tests and the CLI)."""

@@ -7,6 +7,7 @@ render (which may compute a lazy MD5) and stream without holding the lock.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import hmac
@@ -223,6 +224,14 @@ def _sort_key(value: Any) -> tuple[int, float, str]:
     return (1, 0.0, text)
 
 
+def _tie(a: Any, b: Any, field_name: str) -> bool:
+    """Whether two items have equal sort values for ``field_name``."""
+    left, right = a.sort_value(field_name), b.sort_value(field_name)
+    if left is None or right is None:
+        return left is None and right is None
+    return _sort_key(left) == _sort_key(right)
+
+
 def sort_items(items: Sequence[Any], field_name: str, descending: bool, ident: Callable[[Any], str]) -> list[Any]:
     """Stable sort by a field or tag (numbers numerically), ties broken by id; missing last."""
     present: list[tuple[tuple[int, float, str], str, Any]] = []
@@ -258,7 +267,8 @@ class Store:
         self.presigns: dict[str, Presign] = {}
         self._restoring: set[str] = set()
         self._generation = 0
-        self._query_cache: OrderedDict[tuple[Any, ...], tuple[int, list[str]]] = OrderedDict()
+        self._query_cache: OrderedDict[tuple[Any, ...], tuple[int, list[str], list[int]]] = OrderedDict()
+        self._tie_queries = 0
         self._added = 0
         self._bulk_rng = random.Random(f"{config.seed}:bulk")
         created = (to_ms(config.created_start), to_ms(config.created_end))
@@ -415,6 +425,7 @@ class Store:
             cached = self._query_cache.get(key)
             if cached is not None and cached[0] == self._generation:
                 ids = cached[1]
+                starts = cached[2]
                 self._query_cache.move_to_end(key)
             else:
                 only_available = node is None or "objectState" not in fiql.selectors(node)
@@ -425,13 +436,36 @@ class Store:
                     if node is not None and not fiql.evaluate(node, record.values, filter_time_value):
                         continue
                     matches.append(record)
-                ids = [o.id for o in sort_items(matches, sort_field, descending, lambda o: o.id)]
-                self._query_cache[key] = (self._generation, ids)
+                ordered = sort_items(matches, sort_field, descending, lambda o: o.id)
+                ids = [o.id for o in ordered]
+                starts = [i for i, o in enumerate(ordered) if i == 0 or not _tie(ordered[i - 1], o, sort_field)]
+                self._query_cache[key] = (self._generation, ids, starts)
                 while len(self._query_cache) > 64:
                     self._query_cache.popitem(last=False)
             table = self.objects[region]
-            page = [copy.copy(table[i]) for i in ids[offset : offset + limit]]
+            window = ids[offset : offset + limit]
+            if self.config.unstable_ties and window:
+                window = self._shuffled_ties(ids, starts, offset, limit)
+            page = [copy.copy(table[i]) for i in window]
             return page, len(ids)
+
+    def _shuffled_ties(self, ids: list[str], starts: list[int], offset: int, limit: int) -> list[str]:
+        """The page window with every run of equal sort values in a fresh order (differs per query)."""
+        self._tie_queries += 1
+        rng = random.Random(f"{self.config.seed}:{self._tie_queries}")
+        first = max(bisect.bisect_right(starts, offset) - 1, 0)
+        out: list[str] = []
+        position = starts[first]
+        index = first
+        while position < offset + limit and index < len(starts):
+            end = starts[index + 1] if index + 1 < len(starts) else len(ids)
+            group = ids[position:end]
+            if len(group) > 1:
+                rng.shuffle(group)
+            out.extend(group)
+            position, index = end, index + 1
+        skip = offset - starts[first]
+        return out[skip : skip + limit]
 
     def add_object(
         self,
@@ -542,8 +576,6 @@ class Store:
         changed: list[str] = []
         with self.lock:
             unknown = [i for i in object_ids if self.id_region.get(i) != region]
-            if unknown and strict:
-                raise StoreError(404, f"Objects not found in region '{region}': {unknown}")
             for object_id in object_ids:
                 if self.id_region.get(object_id) != region:
                     continue
@@ -557,6 +589,8 @@ class Store:
                 changed.append(object_id)
             if changed:
                 self._touch()
+        if unknown and strict:  # the known ids are deleted all the same: the hardest reading for a client
+            raise StoreError(404, f"Objects not found in region '{region}': {unknown}")
         return changed
 
     # -- buckets -------------------------------------------------------------------------------

@@ -51,14 +51,17 @@ def _date_time(ms: int) -> tuple[int, int, int, int, int, int]:
     return (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
 
 
-def iter_zip(entries: list[BulkEntry], chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Yield a ZIP_STORED archive of ``entries`` (entry name = objectName) piece by piece."""
+def iter_zip(
+    entries: list[BulkEntry], chunk_size: int = CHUNK_SIZE, *, compression: str = "deflate"
+) -> Iterator[bytes]:
+    """Yield a zip of ``entries`` (entry name = objectName), DEFLATE-compressed or STORED, piece by piece."""
+    method = zipfile.ZIP_DEFLATED if compression == "deflate" else zipfile.ZIP_STORED
     sink = _Sink()
-    archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    archive = zipfile.ZipFile(sink, "w", compression=method, allowZip64=True)
     try:
         for entry in entries:
             info = zipfile.ZipInfo(entry.name, date_time=_date_time(entry.created_ms))
-            info.compress_type = zipfile.ZIP_STORED
+            info.compress_type = method
             info.file_size = entry.content.size
             with archive.open(info, "w", force_zip64=entry.content.size >= zipfile.ZIP64_LIMIT) as out:
                 for chunk in entry.content.iter_chunks(chunk_size=chunk_size):
