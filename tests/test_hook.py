@@ -742,3 +742,15 @@ def test_objects_added_while_paging_repeat_and_hide_nothing(hook, emulator):
     assert len(seen) == len(set(seen))
     assert start <= set(seen) and newer in seen  # every object that existed at the start, and a later one
     assert set(seen) <= start | {newer, older}
+
+
+def test_a_rotated_secret_is_picked_up_from_the_connection(make_hook, emulator, monkeypatch):
+    """8x8 refuses the old secret; the hook reads the connection again and goes on with the new one."""
+    hook = make_hook(key=KEY, secret=SECRET)
+    assert hook.get_regions(refresh=True)
+    rotated = Account(key=KEY, secret="rotated-secret-value")
+    emulator.store.accounts[KEY] = rotated  # the key's secret is rotated in Admin Console...
+    emulator.revoke_tokens()
+    make_hook(key=KEY, secret=rotated.secret)  # ...and in the Airflow connection (same conn id)
+    assert hook.get_regions(refresh=True) == list(rotated.regions)
+    assert hook.settings.secret == rotated.secret

@@ -237,7 +237,32 @@ class EightByEightHook(BaseHook):
         return cache_key(s.token_url, s.api_key, s.secret)
 
     def _access_token(self, *, rejected: str | None = None) -> AccessToken:
-        return TOKEN_CACHE.get(self._cache_key, self._fetch_token, rejected=rejected)
+        try:
+            return TOKEN_CACHE.get(self._cache_key, self._fetch_token, rejected=rejected)
+        except AuthenticationError:
+            if not self._reload_credentials():
+                raise
+            return TOKEN_CACHE.get(self._cache_key, self._fetch_token)
+
+    def _reload_credentials(self) -> bool:
+        """
+        Read the Airflow connection again after 8x8 refused its credentials; ``True`` if the key or secret
+        changed (rotated), in which case the hook uses the new ones from now on.
+        """
+        try:
+            conn = self.get_connection(self.eightbyeight_conn_id)
+            fresh = ConnectionSettings.from_connection(conn, **self._overrides)
+        except Exception as err:  # the original authentication error is the one to report
+            self.log.debug("Could not read connection %r again: %s", self.eightbyeight_conn_id, type(err).__name__)
+            return False
+        current = self.settings
+        if (fresh.api_key, fresh.secret, fresh.token_url) == (current.api_key, current.secret, current.token_url):
+            return False
+        _mask(fresh.secret)
+        self.__dict__["settings"] = fresh
+        self.__dict__.pop("_cache_key", None)
+        self.log.info("The credentials of connection %r changed; using the new ones.", self.eightbyeight_conn_id)
+        return True
 
     def get_token(self) -> str:
         """A valid bearer token, from the shared cache or freshly requested. Never log it."""
@@ -414,6 +439,7 @@ class EightByEightHook(BaseHook):
         url = self._url(region, path)
         url_path = urlsplit(url).path
         refreshed = False
+        reloaded = False
         rejected: str | None = None
         while True:
             token = self._access_token(rejected=rejected)
@@ -442,6 +468,12 @@ class EightByEightHook(BaseHook):
                 self.stats.add(token_refreshes_after_401=1)
                 self.log.info("8x8 rejected the access token (HTTP 401); getting a new one and retrying once.")
                 continue
+            if resp.status_code == 401 and not reloaded:
+                reloaded = True
+                if self._reload_credentials():  # a rotated secret: one more try with the new credentials
+                    resp.close()
+                    rejected = None
+                    continue
             if is_retryable_status(resp.status_code) and self._wait_for_retry(
                 budget, method, url_path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
             ):
