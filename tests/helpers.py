@@ -59,12 +59,12 @@ def drive(op: Any, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
             deferrals += 1
             payload = json.loads(json.dumps(deferred.trigger.serialize()[1]))  # what the triggerer stores
             trigger = type(deferred.trigger)(**payload)
-            event = asyncio.run(_first_event(trigger))
+            event = asyncio.run(first_event(trigger))
             method = getattr(op, deferred.method_name)
             call = lambda m=method, e=event: m(context, e)  # noqa: E731
 
 
-async def _first_event(trigger: Any) -> dict[str, Any]:
+async def first_event(trigger: Any) -> dict[str, Any]:
     async for event in trigger.run():
         return dict(event.payload)
     raise AssertionError("trigger ended without an event")

@@ -21,7 +21,7 @@ from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferError, TransferOptions
 from airflow_provider_eightbyeight.transfer.manifest import MANIFEST_DIR
-from tests.helpers import FakeTI, drive
+from tests.helpers import FakeTI, drive, first_event
 
 
 @pytest.fixture
@@ -512,17 +512,11 @@ def test_proof_made_before_a_pause_is_renewed_before_deleting(conn, emulator, tm
         copy.unlink()
     emulator.set_object_state(b["id"], "AVAILABLE")
     trigger = deferred.value.trigger
-    event = asyncio.run(_first(type(trigger)(**json.loads(json.dumps(trigger.serialize()[1])))))
+    event = asyncio.run(first_event(type(trigger)(**json.loads(json.dumps(trigger.serialize()[1])))))
     summary = op.execute_resume({"ti": ti}, event)
     assert emulator.get(a["id"])["objectState"] == "AVAILABLE"  # not deleted: its copy changed
     assert emulator.get(b["id"])["objectState"] == "REVOKED"  # proved in this phase: deleted
     assert summary["deleted"] == 1 and a["id"] in summary["delete_failures"]
-
-
-async def _first(trigger: Any) -> dict[str, Any]:
-    async for event in trigger.run():
-        return dict(event.payload)
-    raise AssertionError("no event")
 
 
 def test_s3_a_key_published_meanwhile_is_not_overwritten(conn, emulator, s3, make_hook):
