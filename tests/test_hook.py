@@ -754,3 +754,21 @@ def test_a_rotated_secret_is_picked_up_from_the_connection(make_hook, emulator, 
     make_hook(key=KEY, secret=rotated.secret)  # ...and in the Airflow connection (same conn id)
     assert hook.get_regions(refresh=True) == list(rotated.regions)
     assert hook.settings.secret == rotated.secret
+
+
+@pytest.mark.parametrize("region", [None, "all", ["us-east", "uk"]])
+def test_transfer_of_explicit_ids_finds_each_ids_region(make_hook, emulator, tmp_path, region):
+    from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
+
+    make_hook(key=TWO_REGIONS.key, secret=TWO_REGIONS.secret)
+    east = emulator.objects("us-east", states="AVAILABLE")[0]["id"]
+    uk = emulator.objects("uk", states="AVAILABLE")[0]["id"]
+    op = EightByEightTransferOperator(
+        task_id="t",
+        destination=tmp_path.as_uri(),
+        object_ids=[east, uk, "no-such-id"],
+        region=region,
+        fail_on_error=False,
+    )
+    summary = op.execute({})
+    assert summary["copied"] == 2 and summary["failed"] == 1 and "not found" in summary["failures"]["no-such-id"]

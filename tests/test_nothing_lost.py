@@ -552,3 +552,64 @@ def test_content_refused_for_an_object_that_is_no_longer_available_reads_its_sta
     with pytest.raises(ObjectNotAvailableError) as info:
         hook.download_object(obj, tmp_path / "x.bin")
     assert info.value.state == "PENDING" and "PENDING" in str(info.value)
+
+
+# ---------------------------------------------------------------------------- found by the second review
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_copy_removed_during_a_wait_is_copied_again(conn, emulator, tmp_path, deferrable):
+    """After a pause the run looks at the destination afresh, in the worker as when deferred."""
+    obj = emulator.objects("us-east", states="AVAILABLE")[0]["id"]
+    kwargs = {"task_id": "t", "destination": tmp_path.as_uri(), "deferrable": deferrable, "fail_on_error": False}
+    drive(EightByEightTransferOperator(**kwargs, not_ready_poll_interval=0.2))
+    copy = tmp_path / manifest(tmp_path)[obj]["path"]
+    emulator.set_object_state(obj, "PENDING")
+
+    def change() -> None:
+        copy.unlink()
+        emulator.set_object_state(obj, "AVAILABLE")
+
+    later(1.0, change)
+    drive(EightByEightTransferOperator(**kwargs, not_ready_poll_interval=0.2))
+    assert manifest(tmp_path)[obj]["status"] == "copied" and md5(copy) == emulator.md5(obj)
+
+
+def test_a_crash_after_resuming_still_gives_every_waited_object_a_fate(conn, emulator, tmp_path, monkeypatch):
+    pending = [emulator.add_object("us-east", state="PENDING", size=2000)["id"] for _ in range(3)]
+    op = EightByEightTransferOperator(
+        task_id="t", destination=tmp_path.as_uri(), deferrable=True, not_ready_poll_interval=0.1
+    )
+    ti = FakeTI()
+    with pytest.raises(TaskDeferred):
+        op.execute({"ti": ti})
+
+    def crash(self: Any, refs: Any) -> Any:
+        raise RuntimeError("the worker is going down")
+
+    monkeypatch.setattr(TransferEngine, "read_back", crash)
+    with pytest.raises(RuntimeError):
+        op.execute_resume({"ti": ti}, {"status": "success"})
+    records = manifest(tmp_path)
+    assert all(records[i]["status"] == "failed" and "not attempted" in records[i]["reason"] for i in pending)
+    assert set(records) >= {o["id"] for o in emulator.objects("us-east", states=["AVAILABLE", "ARCHIVED"])}
+
+
+def test_a_search_that_fails_midway_records_what_was_copied(conn, emulator, tmp_path, make_hook):
+    hook = make_hook(max_retries=1)
+    for _ in range(250):
+        emulator.add_object("us-east", size=400)
+    objs = hook.iter_objects(page_size=100)
+
+    def failing() -> Any:
+        for index, obj in enumerate(objs):
+            if index == 150:
+                raise RuntimeError("search outage")
+            yield obj
+
+    with pytest.raises(RuntimeError):
+        TransferEngine(hook, tmp_path.as_uri()).run(failing())
+    records = manifest(tmp_path)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and MANIFEST_DIR not in p.parts]
+    copied = {i for i, r in records.items() if r["status"] == "copied"}
+    assert len(files) == len(copied) == 150  # every published file is recorded copied

@@ -147,7 +147,7 @@ def test_explicit_ids_with_unknown_and_archived(conn, emulator, tmp_path):
     )
     summary = run_op(op)
     assert summary["copied"] == 3 and summary["archived"] == 1 and summary["failed"] == 1
-    assert "no-such-id" in summary["failures"] and "404" in summary["failures"]["no-such-id"]
+    assert "no-such-id" in summary["failures"] and "not found at 8x8" in summary["failures"]["no-such-id"]
     with pytest.raises(TransferError, match=r"1 object\(s\) could not be copied.*no-such-id"):
         run_op(EightByEightTransferOperator(task_id="t2", destination=str(tmp_path), object_ids=[*good, "no-such-id"]))
     assert run_op(EightByEightTransferOperator(task_id="t3", destination=str(tmp_path), object_ids=[]))["copied"] == 0
@@ -236,11 +236,16 @@ def test_progress_and_summary_lines(make_hook, emulator, tmp_path, caplog):
     options = TransferOptions(max_workers=2, progress_interval=0)
     summary = TransferEngine(hook, str(tmp_path), options, log=log).run(hook.iter_objects())
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress:")]
-    assert len(progress) == summary.copied - 1  # every object but the last (the summary line covers it)
-    assert progress[-1].startswith(f"Progress: {summary.copied - 1}/{summary.copied} objects")
-    assert "MB/s, ETA" in progress[-1]
+    # a search is copied as it pages, so no total is known in advance: objects, MB and rate so far
+    assert len(progress) == summary.copied and progress[-1].startswith(f"Progress: {summary.copied} objects")
+    assert progress[-1].endswith("MB/s")
     [final] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Transfer finished:")]
     assert f"{summary.copied} copied" in final and summary.manifest in final
+    planned = TransferEngine(hook, str(tmp_path / "b"), options, log=log).plan(hook.iter_objects())
+    caplog.clear()
+    list(TransferEngine(hook, str(tmp_path / "b"), options, log=log).copy_all(planned))  # a list: totals and ETA
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress:")]
+    assert progress[-1].startswith(f"Progress: {len(planned) - 1}/{len(planned)} objects") and "ETA" in progress[-1]
 
 
 def test_bulk_strategy_with_fallbacks(conn, emulator, tmp_path, make_hook):
@@ -294,3 +299,27 @@ def test_archived_objects_are_still_searched_when_a_value_merely_mentions_object
     assert op.object_filter(extra_states=("ARCHIVED",)).states == ("AVAILABLE", "ARCHIVED")
     explicit = EightByEightListObjectsOperator(task_id="y", filter="objectState==REVOKED")
     assert explicit.object_filter(extra_states=("ARCHIVED",)).states == ()  # the filter already chose states
+
+
+def test_copying_starts_before_the_search_has_finished(conn, emulator, tmp_path):
+    """The operator streams the search: the first object is copied while later pages are still unread (issue 9)."""
+    for _ in range(300):
+        emulator.add_object("us-east", size=500)
+    op = EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), max_workers=2)
+    real_search, real_download = op.hook.iter_objects, op.hook.download_object
+    yielded: list[int] = [0]
+    at_first_download: list[int] = []
+
+    def counting_search(*args, **kwargs):
+        for obj in real_search(*args, **kwargs):
+            yielded[0] += 1
+            yield obj
+
+    def noting_download(*args, **kwargs):
+        at_first_download.append(yielded[0])
+        return real_download(*args, **kwargs)
+
+    op.hook.iter_objects = counting_search
+    op.hook.download_object = noting_download
+    summary = run_op(op)
+    assert summary["copied"] >= 300 and at_first_download[0] < 100 < yielded[0]

@@ -95,26 +95,12 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
         return {"deleted": deleted, "failed": failed, "not_found": not_found}
 
     def _regions_of(self, ids: list[str]) -> tuple[dict[str | None, list[str]], list[str]]:
-        """Each id's region: the one given or configured, else found by reading the ids in every region."""
-        regions = self.search_regions()
-        if regions["region"] and len(regions["region"]) == 1 and not regions["all_regions"]:
-            return {regions["region"][0]: ids}, []
-        if regions["region"] and not regions["all_regions"]:
-            candidates = list(regions["region"])
-        elif self.hook.settings.region and not regions["all_regions"]:
-            return {self.hook.settings.region: ids}, []
-        else:
-            candidates = self.hook.get_regions()
+        """Each id's region (see ``locate_objects``); ids found in no region are returned apart."""
+        found, missing = self.locate_objects(ids)
         by_region: dict[str | None, list[str]] = {}
-        remaining = list(ids)
-        for region in candidates:
-            if not remaining:
-                break
-            found = self.hook.get_objects(remaining, region=region)
-            if found:
-                by_region[region] = [i for i in remaining if i in found]
-                remaining = [i for i in remaining if i not in found]
-        return by_region, remaining
+        for obj in found:
+            by_region.setdefault(obj.region, []).append(obj.id)
+        return by_region, list(missing)
 
 
 class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -218,25 +218,20 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         ids = _names(self.object_ids, "object_ids")
         return ids or []
 
-    def _source(self, engine: TransferEngine) -> tuple[list[StoredObject], dict[str, str]]:
+    def _source(self, engine: TransferEngine) -> tuple[Iterable[StoredObject], dict[str, str]]:
         """The objects to consider (with their metadata) and ids whose metadata could not be read."""
         ids = self._explicit_ids()
         if ids is not None:
             if not ids:
                 self.log.info("No object ids given: nothing to copy.")
                 return [], {}
-            regions = self.search_regions()
-            region = regions["region"][0] if regions["region"] else None
-            objects, missing = engine.resolve_ids(ids, region=region)
-            return objects, missing
+            return self.locate_objects(ids)
         # Every state that may still become copyable, so nothing the search could see is left out silently.
         extra = SEARCHED_STATES if not self.states else ()
-        objects = list(
-            self.hook.iter_objects(
-                self.object_filter(extra_states=extra), max_objects=self.max_objects, **self.search_regions()
-            )
+        stream = self.hook.iter_objects(  # copying starts after the first page
+            self.object_filter(extra_states=extra), max_objects=self.max_objects, **self.search_regions()
         )
-        return objects, {}
+        return stream, {}
 
     # ------------------------------------------------------------------ execution
 

@@ -247,17 +247,28 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 self._write_head(reply.status, headers, bytes(body))
                 return
             self._write_head(reply.status, headers)
-            self._stream(body, fault, chunked, route in STREAMED_ROUTES)
+            self._stream(body, fault, chunked, route in STREAMED_ROUTES, length=reply.length)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError, OSError):
             self.close_connection = True
         finally:
             _close_iter(body)
 
-    def _stream(self, body: bytes | Iterable[bytes], fault: FaultRule | None, chunked: bool, count: bool) -> None:
+    def _stream(
+        self,
+        body: bytes | Iterable[bytes],
+        fault: FaultRule | None,
+        chunked: bool,
+        count: bool,
+        *,
+        length: int | None = None,
+    ) -> None:
         chunks: Iterable[bytes] = [bytes(body)] if isinstance(body, bytes | bytearray) else body
         stats = self.server.api.store.stats
         cut = fault.after_bytes if fault is not None and fault.kind in ("reset", "truncate") else None
         flip_from = fault.after_bytes if fault is not None and fault.kind == "corrupt" else None
+        known = length if length is not None else (len(body) if isinstance(body, bytes | bytearray) else None)
+        if flip_from is not None and known is not None and known > 0:  # an injected corruption changes the body
+            flip_from = min(flip_from, known - 1)
         sent = 0
         write = self.wfile.write
         for raw in chunks:

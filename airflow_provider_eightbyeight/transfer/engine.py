@@ -221,7 +221,9 @@ class TransferSummary:
 class _Progress:
     """Objects and bytes done of total, logged at most every ``interval`` seconds."""
 
-    def __init__(self, log: logging.Logger, total_objects: int, total_bytes: int, interval: float) -> None:
+    def __init__(
+        self, log: logging.Logger, total_objects: int | None, total_bytes: int | None, interval: float
+    ) -> None:
         self.log = log
         self.total_objects = total_objects
         self.total_bytes = total_bytes
@@ -242,6 +244,9 @@ class _Progress:
             self._last = now
             elapsed = max(now - self.started, 1e-6)
             rate = self.bytes / elapsed
+            if self.total_objects is None or self.total_bytes is None:  # a stream: no totals yet
+                self.log.info("Progress: %d objects, %.1f MB, %.1f MB/s", self.objects, self.bytes / 1e6, rate / 1e6)
+                return
             left = max(self.total_bytes - self.bytes, 0)
             eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
             self.log.info(
@@ -330,7 +335,10 @@ class TransferEngine:
 
         :param taken: Optional. Paths (casefolded) already used in this run; updated in place.
         """
-        planned: list[PlannedObject] = []
+        return list(self.iter_plan(objects, taken))
+
+    def iter_plan(self, objects: Iterable[StoredObject], taken: set[str] | None = None) -> Iterator[PlannedObject]:
+        """:meth:`plan` as objects come (a search's pages): nothing is held but the paths and ids of the run."""
         taken = set() if taken is None else taken
         seen: set[str] = set()
         for obj in objects:
@@ -346,8 +354,7 @@ class TransferEngine:
                     "Objects render to the same path %s; writing %s to %s instead.", relative, obj.id, unique
                 )
             taken.update(self._claims(unique))
-            planned.append(item)
-        return planned
+            yield item
 
     def _claims(self, relative: str) -> set[str]:
         """The paths (casefolded) a copy at ``relative`` occupies: itself, and its sidecar if written."""
@@ -418,9 +425,14 @@ class TransferEngine:
         with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy") as pool:
             pending: set[Future[ManifestRecord]] = set()
             iterator = iter(items)
+            source_error: BaseException | None = None
             while True:
-                while len(pending) < limit and not self.breaker.tripped:
-                    item = next(iterator, None)
+                while len(pending) < limit and not self.breaker.tripped and source_error is None:
+                    try:
+                        item = next(iterator, None)
+                    except Exception as err:  # the search failed: finish what is in flight, then raise
+                        source_error = err
+                        break
                     if item is None:
                         break
                     pending.add(pool.submit(work, item))
@@ -431,6 +443,8 @@ class TransferEngine:
                     record = future.result()
                     self.breaker.saw(record)
                     yield record
+            if source_error is not None:
+                raise source_error
             if self.breaker.tripped:
                 reason = (
                     f"not attempted: the run stopped after {self.breaker.streak} attempts in a row failed with "
@@ -439,18 +453,20 @@ class TransferEngine:
                 for item in iterator:
                     yield self.failed_record(item.obj.id, item, reason, obj=item.obj)
 
-    def copy_all(self, planned: list[PlannedObject], *, restored: bool = False) -> Iterator[ManifestRecord]:
-        """Copy (or skip) every planned object, logging progress."""
-        total_bytes = sum(p.obj.size or 0 for p in planned)
-        if planned:
-            self.log.info(
-                "Copying up to %d object(s) (%.1f MB) to %s with %d workers.",
-                len(planned),
-                total_bytes / 1e6,
-                storage.url_of(self.root),
-                self.options.max_workers,
-            )
-        progress = _Progress(self.log, len(planned), total_bytes, self.options.progress_interval)
+    def copy_all(self, planned: Iterable[PlannedObject], *, restored: bool = False) -> Iterator[ManifestRecord]:
+        """Copy (or skip) every planned object, logging progress; a list gives totals, a stream does not."""
+        total_objects = total_bytes = None
+        if isinstance(planned, list):
+            total_objects, total_bytes = len(planned), sum(p.obj.size or 0 for p in planned)
+            if planned:
+                self.log.info(
+                    "Copying up to %d object(s) (%.1f MB) to %s with %d workers.",
+                    total_objects,
+                    total_bytes / 1e6,
+                    storage.url_of(self.root),
+                    self.options.max_workers,
+                )
+        progress = _Progress(self.log, total_objects, total_bytes, self.options.progress_interval)
         return self.map(planned, lambda p: self.copy_one(p, progress, restored=restored))
 
     def copy_one(
@@ -513,6 +529,18 @@ class TransferEngine:
                 if self._index is None:
                     self._index = CopyIndex.load(self.root)
         return self._index
+
+    def new_phase(self) -> None:
+        """
+        Forget what was learnt about the destination (folder listings, earlier manifests) and the early-stop
+        counter: after a pause the destination may have changed, and a resumed run must behave the same
+        whether it waited in this process or was deferred.
+        """
+        with self._folders_lock:
+            self._folders.clear()
+        with self._index_lock:
+            self._index = None
+        self.breaker = _Breaker()
 
     def remember(self, record: ManifestRecord) -> None:
         """Add one of this run's records to the index (so later objects of the run see its paths)."""

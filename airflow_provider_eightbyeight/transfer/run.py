@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ from airflow_provider_eightbyeight.transfer.manifest import (
 )
 
 STATE_VERSION = 1
+#: How many AVAILABLE objects ``strategy="auto"`` looks at to choose between bulk zips and single downloads.
+AUTO_SAMPLE = 1000
 _GONE = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
 
 
@@ -234,7 +237,12 @@ class TransferRun:
         run._requests = state["requests"]
         run._retries = state["retries"]
         path = engine.root / MANIFEST_DIR / run.manifest
-        run.records = [r for r in read_manifest(path) if r.status != Status.WAITING]
+        published = list(read_manifest(path))
+        run.records = [r for r in published if r.status != Status.WAITING]
+        for waiting in (r for r in published if r.status == Status.WAITING):  # every one still needs a fate
+            run._unrecorded[waiting.id] = StoredObject(
+                id=waiting.id, region=waiting.region, type=waiting.type, name=waiting.name, state=waiting.state
+            )
         for record in run.records:
             engine.remember(record)
             if record.path and record.status in COPY_STATUSES:
@@ -269,34 +277,52 @@ class TransferRun:
     def _start(self, objects: Iterable[StoredObject], missing: dict[str, str]) -> Pause | TransferSummary:
         for object_id, reason in missing.items():
             self._add(self.engine.failed_record(object_id, None, reason))
-        available: list[StoredObject] = []
-        seen: set[str] = set()
-        for obj in objects:
-            if obj.id in seen:
-                continue
-            seen.add(obj.id)
-            if obj.region:
-                self.regions.add(obj.region)
-            self._triage(obj, available, final=False)
-        self.strategy = self.engine.choose_strategy(self.policy.strategy, available)
+        counts = {"seen": 0, "available": 0}
+        stream: Iterator[StoredObject] = self._available(objects, counts)
+        if self.policy.strategy == "auto":  # decide on a sample, then go on with the rest of the stream
+            head = list(itertools.islice(stream, AUTO_SAMPLE))
+            self.strategy = self.engine.choose_strategy("auto", head)
+            stream = itertools.chain(head, stream)
+        else:
+            self.strategy = self.engine.choose_strategy(self.policy.strategy, [])
+        pause = None
+        if self.strategy == "bulk":
+            pause = self._start_bulk(list(stream))
+        else:  # copying starts with the first page of the search; memory holds what is in flight
+            self._copy(self.engine.iter_plan(stream, self.taken), final=False)
+        if self._to_restore:
+            self._request_restores()
         self.log.info(
-            "Found %d object(s): %d available, %d archived to restore, %d not ready yet.",
-            len(seen),
-            len(available),
-            len(self._to_restore),
+            "Found %d object(s): %d available, %d archived being restored, %d not ready yet.",
+            counts["seen"],
+            counts["available"],
+            len(self.restoring),
             len(self.waiting),
         )
-        if self._to_restore:  # restores take hours: ask for them before copying anything
-            self._request_restores()
-        if self.strategy == "bulk":
-            pause = self._start_bulk(available)
-            if pause is not None:
-                return self._pause(pause)
-        else:
-            self._copy(self.engine.plan(available, self.taken), final=False)
+        if pause is not None:
+            return self._pause(pause)
         return self._after_copies()
 
+    def _available(self, objects: Iterable[StoredObject], counts: dict[str, int]) -> Iterator[StoredObject]:
+        """The AVAILABLE objects of a search, as it pages; the others are triaged on the way (restores asked)."""
+        batch: list[StoredObject] = []
+        seen: set[str] = set()
+        for obj in objects:
+            if obj.id in seen:  # the same object twice (a repeated page): one fate
+                continue
+            seen.add(obj.id)
+            counts["seen"] += 1
+            if obj.region:
+                self.regions.add(obj.region)
+            self._triage(obj, batch, final=False)
+            if self._to_restore:  # restores take hours: ask for them as they are found
+                self._request_restores()
+            if batch:
+                counts["available"] += 1
+                yield batch.pop()
+
     def _resume(self, event: dict[str, Any]) -> Pause | TransferSummary:
+        self.engine.new_phase()  # the destination may have changed while the run waited
         if self.jobs:
             self._collect_bulk(event)
             return self._after_copies()
@@ -356,16 +382,15 @@ class TransferRun:
 
     # ------------------------------------------------------------------ copying
 
-    def _copy(self, planned: list[PlannedObject], *, final: bool, restored: bool = False) -> None:
+    def _copy(self, planned: Iterable[PlannedObject], *, final: bool, restored: bool = False) -> None:
         """Copy planned objects; those whose state changed since they were read are triaged again."""
-        by_id = {p.obj.id: p.obj for p in planned}
         for record in self.engine.copy_all(planned, restored=restored):
-            self._take(record, by_id, final=final)
+            self._take(record, final=final)
 
-    def _take(self, record: ManifestRecord, objects: dict[str, StoredObject], *, final: bool) -> None:
-        if record.status == Status.NOT_READY and record.id in objects:
+    def _take(self, record: ManifestRecord, *, final: bool) -> None:
+        if record.status == Status.NOT_READY and record.id in self._unrecorded:
             self.taken.discard(record.path.casefold())  # its path stays its own for later
-            obj = dataclasses.replace(objects[record.id], state=record.state)
+            obj = dataclasses.replace(self._unrecorded[record.id], state=record.state)
             self.log.info("Object %s is %s now (it was AVAILABLE when found).", obj.id, obj.state)
             self._triage(obj, [], final=final or self.waited, after="(its state changed during the run)")
             return
@@ -525,7 +550,6 @@ class TransferRun:
                 else:
                     self._unrecorded[object_id] = found
                     planned.append(self.engine.at(found, path))
-            by_id = {p.obj.id: p.obj for p in planned}
             status = statuses.get(job["zip_name"])
             if status in ("DONE", "PARTIAL_DONE"):
                 try:
@@ -540,7 +564,7 @@ class TransferRun:
                 self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job["zip_name"], status)
                 records = self.engine.copy_from_zip(None, None, planned)
             for record in records:
-                self._take(record, by_id, final=False)
+                self._take(record, final=False)
 
     # ------------------------------------------------------------------ manifest and end
 
