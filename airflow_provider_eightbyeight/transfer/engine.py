@@ -378,25 +378,6 @@ class TransferEngine:
         """An object planned at ``relative`` under the destination."""
         return PlannedObject(obj, relative, self.root / relative)
 
-    def resolve_ids(
-        self, object_ids: Iterable[str], region: str | None = None
-    ) -> tuple[list[StoredObject], dict[str, str]]:
-        """Metadata of explicit ids, read concurrently; ids that could not be read are returned with why."""
-        ids = list(dict.fromkeys(object_ids))
-        found: dict[str, StoredObject] = {}
-        missing: dict[str, str] = {}
-
-        def read(object_id: str) -> StoredObject:
-            return self.hook.get_object(object_id, region=region)
-
-        with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-meta") as pool:
-            for object_id, future in zip(ids, [pool.submit(read, i) for i in ids], strict=True):
-                try:
-                    found[object_id] = future.result()
-                except EightByEightError as err:
-                    missing[object_id] = str(err)
-        return [found[i] for i in ids if i in found], missing
-
     def read_back(self, refs: Iterable[tuple[str, str | None]]) -> dict[str, StoredObject]:
         """
         Current metadata of objects by id, whatever their state (:meth:`EightByEightHook.get_objects`, per
