@@ -9,7 +9,7 @@ import time
 import pytest
 from airflow.sdk.module_loading import import_string
 
-from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
+from airflow_provider_eightbyeight.testing import Account, EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.triggers.eightbyeight import (
     EightByEightBulkJobTrigger,
     EightByEightObjectsTrigger,
@@ -210,3 +210,145 @@ async def test_a_permission_error_ends_the_wait_at_once(make_hook, emulator):
     event = await first_event(trigger)
     assert event["status"] == "error" and event["error_type"] == "PermissionDeniedError"
     assert emulator.stats()["requests"]["bulk_status"] == 1
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_object_id_ends_a_restore_wait_naming_it(make_hook, emulator):
+    """An id 8x8 does not know cannot become AVAILABLE: the wait ends at once, naming the id."""
+    make_hook()
+    known = emulator.add_object("us-east", state="ARCHIVED", size=1000)["id"]
+    trigger, _ = rebuild(
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            objects=[{"id": known, "region": "us-east"}, {"id": "no-such-object-4711", "region": "us-east"}],
+            poll_interval=0.05,
+            timeout_at=time.time() + 3,
+        )
+    )
+    started = time.monotonic()
+    event = await first_event(trigger)
+    assert event["status"] == "error" and event["error_type"] == "NotFoundError"
+    assert "no-such-object-4711" in event["message"] and known not in event["message"]
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_bulk_job_ends_the_wait_naming_it(make_hook, emulator):
+    make_hook()
+    trigger, _ = rebuild(
+        EightByEightBulkJobTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            jobs=[{"zip_name": "never-started.zip", "region": "us-east"}],
+            poll_interval=0.05,
+            timeout_at=time.time() + 3,
+        )
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "error" and event["error_type"] == "NotFoundError"
+    assert "never-started.zip" in event["message"]
+    assert emulator.stats()["requests"]["bulk_status"] == 1
+
+
+def test_timeout_events_never_raise(make_hook, emulator):
+    """timeout_event reads live data; when 8x8 fails it still answers a timeout event, saying why."""
+    hook = make_hook(max_retries=0)
+    emulator.add_fault(FaultRule(kind="status", route="*", status=503))
+    triggers = [
+        EightByEightObjectsTrigger(eightbyeight_conn_id="eightbyeight_default", filter=None, region="us-east"),
+        EightByEightBulkJobTrigger(
+            eightbyeight_conn_id="eightbyeight_default", jobs=[{"zip_name": "z.zip", "region": "us-east"}]
+        ),
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default", objects=[{"id": "o1", "region": "us-east"}]
+        ),
+    ]
+    for trigger in triggers:
+        event = trigger.timeout_event(hook)
+        assert event["status"] == "timeout", event
+        assert "503" in event["message"] and "last check failed" in event["message"]
+    assert emulator.stats()["faults_injected"]["status"] == 3
+
+
+@pytest.mark.asyncio
+async def test_the_timeout_fires_while_polls_fail_with_the_last_known_data(make_hook, emulator):
+    make_hook(max_retries=0)
+    archived = emulator.add_object("us-east", state="ARCHIVED", size=1000)["id"]  # never restored: stays pending
+    trigger, _ = rebuild(
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            objects=[{"id": archived, "region": "us-east"}],
+            poll_interval=0.05,
+            timeout_at=time.time() + 1.0,
+            max_consecutive_failures=1000,
+        )
+    )
+    task = asyncio.create_task(first_event(trigger))
+    await asyncio.sleep(0.3)  # a few good polls...
+    assert not task.done()
+    emulator.add_fault(FaultRule(kind="status", route="search", status=503))  # ...then 8x8 fails to the end
+    event = await asyncio.wait_for(task, 10)
+    assert event["status"] == "timeout"
+    assert event["pending"] == [archived]  # as of the last good poll
+    assert "503" in event["message"]
+
+
+ROTATED = "Rotated-Trigger-Secret-0005"
+#: The default account plus one whose only job is to put ROTATED in the suite's secret scan.
+ROTATION_CONFIG = EmulatorConfig(
+    seed=51,
+    objects_per_region=20,
+    accounts=(Account(key="trigger-key", secret="Trigger-Secret-Before-0006"), Account(key="watch", secret=ROTATED)),
+)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("emulator_config", [ROTATION_CONFIG])
+async def test_a_waiting_trigger_picks_up_a_rotated_secret(make_hook, emulator):
+    """The secret is regenerated mid-wait (old tokens die) and put in the connection: no poll fails."""
+    make_hook()
+    archived = emulator.add_object("us-east", state="ARCHIVED", size=1000)["id"]
+    trigger, _ = rebuild(
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            objects=[{"id": archived, "region": "us-east"}],
+            poll_interval=0.05,
+            timeout_at=time.time() + 30,
+            max_consecutive_failures=1,  # any failed poll would end the wait with an error
+        )
+    )
+    task = asyncio.create_task(first_event(trigger))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    emulator.store.accounts[emulator.key] = Account(key=emulator.key, secret=ROTATED)
+    emulator.revoke_tokens()
+    make_hook(secret=ROTATED)  # the same connection id, now with the new secret
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    emulator.set_object_state(archived, "AVAILABLE")
+    assert await asyncio.wait_for(task, 10) == {"status": "success", "pending": []}
+    assert emulator.stats()["status_counts"]["401"] == 2  # the dead token, then the old secret at the token URL
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("emulator_config", [ROTATION_CONFIG])
+async def test_a_poll_refused_after_the_connection_is_read_again_ends_the_wait(make_hook, emulator):
+    """Rotated at 8x8 but not in the connection: the re-read finds nothing new, so waiting cannot help."""
+    make_hook()
+    archived = emulator.add_object("us-east", state="ARCHIVED", size=1000)["id"]
+    trigger, _ = rebuild(
+        EightByEightRestoreTrigger(
+            eightbyeight_conn_id="eightbyeight_default",
+            objects=[{"id": archived, "region": "us-east"}],
+            poll_interval=0.05,
+            timeout_at=time.time() + 30,
+        )
+    )
+    task = asyncio.create_task(first_event(trigger))
+    await asyncio.sleep(0.3)
+    polls = emulator.stats()["requests"]["search"]
+    emulator.store.accounts[emulator.key] = Account(key=emulator.key, secret=ROTATED)
+    emulator.revoke_tokens()
+    event = await asyncio.wait_for(task, 10)
+    assert event["status"] == "error" and event["error_type"] == "AuthenticationError"
+    assert "rejected the API key and secret" in event["message"] and ROTATED not in event["message"]
+    assert emulator.stats()["requests"]["search"] <= polls + 1  # the refused poll was the last

@@ -231,36 +231,64 @@ class EightByEightHook(BaseHook):
 
     # ------------------------------------------------------------------ token
 
-    @cached_property
-    def _cache_key(self) -> tuple[str, str, str]:
-        s = self.settings
+    #: Serialises the (rare) re-reads of connections after 8x8 refused credentials, so threads refused together
+    #: read the connection once and all go on with what it holds.
+    _credentials_lock = threading.Lock()
+
+    @staticmethod
+    def _credentials(s: ConnectionSettings) -> tuple[str, str, str]:
+        """What a token is issued for: the token cache's key (the secret only as a digest)."""
         return cache_key(s.token_url, s.api_key, s.secret)
 
-    def _access_token(self, *, rejected: str | None = None) -> AccessToken:
-        try:
-            return TOKEN_CACHE.get(self._cache_key, self._fetch_token, rejected=rejected)
-        except AuthenticationError:
-            if not self._reload_credentials():
-                raise
-            return TOKEN_CACHE.get(self._cache_key, self._fetch_token)
+    @cached_property
+    def _cache_key(self) -> tuple[str, str, str]:
+        return self._credentials(self.settings)
 
-    def _reload_credentials(self) -> bool:
+    def _access_token(self, *, rejected: str | None = None) -> AccessToken:
         """
-        Read the Airflow connection again after 8x8 refused its credentials; ``True`` if the key or secret
-        changed (rotated), in which case the hook uses the new ones from now on.
+        A token for the current credentials. If 8x8 refuses them, the connection is read again once; when it
+        holds a rotated key or secret, the token comes from those (see :meth:`_reload_credentials`).
         """
+        used = self.settings
         try:
-            conn = self.get_connection(self.eightbyeight_conn_id)
-            fresh = ConnectionSettings.from_connection(conn, **self._overrides)
-        except Exception as err:  # the original authentication error is the one to report
-            self.log.debug("Could not read connection %r again: %s", self.eightbyeight_conn_id, type(err).__name__)
-            return False
-        current = self.settings
-        if (fresh.api_key, fresh.secret, fresh.token_url) == (current.api_key, current.secret, current.token_url):
-            return False
-        _mask(fresh.secret)
-        self.__dict__["settings"] = fresh
-        self.__dict__.pop("_cache_key", None)
+            return self._token_for(used, rejected)
+        except AuthenticationError:
+            if not self._reload_credentials(used):
+                raise
+            return self._token_for(self.settings, None)
+
+    def _token_for(self, settings: ConnectionSettings, rejected: str | None) -> AccessToken:
+        # The key and the fetch use the same settings, even if another thread switches credentials meanwhile.
+        return TOKEN_CACHE.get(self._credentials(settings), lambda: self._fetch_token(settings), rejected=rejected)
+
+    def _reload_credentials(self, refused: ConnectionSettings | None = None) -> bool:
+        """
+        Read the Airflow connection again after 8x8 refused the credentials ``refused`` (default: the current
+        ones); ``True`` if the hook now has other credentials (rotated in the connection, or already switched by
+        another thread), in which case the caller tries again once.
+
+        The refused credentials' cached token is dropped, the new secret is registered with the secrets masker,
+        and neither secret is ever logged.
+        """
+        refused = self.settings if refused is None else refused
+        with self._credentials_lock:
+            if self._credentials(self.settings) != self._credentials(refused):
+                return True  # another thread already switched to what the connection holds now
+            try:
+                conn = self.get_connection(self.eightbyeight_conn_id)
+                fresh = ConnectionSettings.from_connection(conn, **self._overrides)
+            except Exception as err:  # the original authentication error is the one to report
+                self.log.debug("Could not read connection %r again: %s", self.eightbyeight_conn_id, type(err).__name__)
+                return False
+            if self._credentials(fresh) == self._credentials(refused):
+                return False
+            _mask(fresh.secret)
+            self.__dict__["settings"] = fresh
+            for derived in ("_cache_key", "retry_policy"):
+                self.__dict__.pop(derived, None)
+            if (fresh.api_key, fresh.api_base_url) != (refused.api_key, refused.api_base_url):
+                self._regions = None  # another account (or endpoint) may have other regions
+            TOKEN_CACHE.invalidate(self._credentials(refused))
         self.log.info("The credentials of connection %r changed; using the new ones.", self.eightbyeight_conn_id)
         return True
 
@@ -268,8 +296,8 @@ class EightByEightHook(BaseHook):
         """A valid bearer token, from the shared cache or freshly requested. Never log it."""
         return self._access_token().value
 
-    def _fetch_token(self) -> AccessToken:
-        s = self.settings
+    def _fetch_token(self, settings: ConnectionSettings | None = None) -> AccessToken:
+        s = self.settings if settings is None else settings
         path = urlsplit(s.token_url).path or "/"
         budget = self.retry_policy.budget()
         while True:
@@ -443,6 +471,7 @@ class EightByEightHook(BaseHook):
         rejected: str | None = None
         while True:
             token = self._access_token(rejected=rejected)
+            used = self.settings  # the credentials this token was issued for
             headers = {"Authorization": f"Bearer {token.value}", "Accept": accept}
             if json is not None or path.rstrip("/").endswith("/objects") or path == "objects":
                 headers["Content-Type"] = "application/json"
@@ -470,7 +499,7 @@ class EightByEightHook(BaseHook):
                 continue
             if resp.status_code == 401 and not reloaded:
                 reloaded = True
-                if self._reload_credentials():  # a rotated secret: one more try with the new credentials
+                if self._reload_credentials(used):  # a rotated secret: one more try with the new credentials
                     resp.close()
                     rejected = None
                     continue

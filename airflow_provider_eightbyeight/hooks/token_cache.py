@@ -97,9 +97,18 @@ class TokenCache:
             entry.token = token
             return token
 
+    def peek(self, key: CacheKey) -> AccessToken | None:
+        """The token cached for ``key`` (fresh or not) without fetching one; ``None`` if there is none."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry.token
+
     def invalidate(self, key: CacheKey) -> None:
-        """Forget the token of ``key``."""
-        self._entry(key).token = None
+        """Forget the token of ``key`` (8x8 refused it, or its credentials are no longer the connection's)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None:
+            entry.token = None
 
     def clear(self) -> None:
         """Forget every token (tests use this)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -50,7 +50,14 @@ class _PollingTrigger(BaseTrigger):
 
     A poll that fails after the hook's retries (an outage, 5xx, 429, timeouts) is logged and tried again at the
     next poll, so a wait of hours rides out an outage of minutes. The wait ends with an error event only on an
-    error waiting cannot cure (:data:`FINAL_ERRORS`) or after ``max_consecutive_failures`` failed polls in a row.
+    error waiting cannot cure (:data:`FINAL_ERRORS`; an :class:`AuthenticationError` comes after the hook has
+    read the connection again, so a rotated secret is picked up first) or after ``max_consecutive_failures``
+    failed polls in a row. ``timeout_at`` applies whatever the polls do: the timeout event is sent even when
+    the last poll failed (it then carries the data of the last good poll).
+
+    :param max_consecutive_failures: failed polls in a row (each after the hook's own retries) before the wait
+        ends with an error event naming the count and the last error; at least 1. Serialised with the other
+        keyword arguments.
     """
 
     def __init__(
@@ -80,8 +87,21 @@ class _PollingTrigger(BaseTrigger):
         raise NotImplementedError
 
     def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        """The payload when ``timeout_at`` passes."""
+        """The payload when ``timeout_at`` passes; never raises (see :meth:`_timeout_payload`)."""
         return {"status": "timeout", "message": f"{type(self).__name__} timed out"}
+
+    def _timeout_payload(
+        self, read: Callable[[], dict[str, Any]], fallback: dict[str, Any], message: str
+    ) -> dict[str, Any]:
+        """
+        A timeout event with live data from ``read()``; if that read fails, with ``fallback`` (what the last
+        good poll saw) and the reason in the message. Never raises (``CancelledError`` still passes).
+        """
+        try:
+            data = read()
+        except Exception as err:
+            return {**fallback, "status": "timeout", "message": f"{message} (the last check failed: {_describe(err)})"}
+        return {**data, "status": "timeout", "message": message}
 
     #: A hook to poll with instead of a new one (set by a run that waits in its worker, so the polls count
     #: in its own request and retry statistics); never serialised, and not closed by the trigger.
@@ -106,9 +126,9 @@ class _PollingTrigger(BaseTrigger):
                         yield TriggerEvent(_error_event(err, f"{failures} polls in a row failed; the last: "))
                         return
                     hook.log.warning(
-                        "Poll %d failed (%s); trying again in %.0f s (giving up after %d failures in a row).",
+                        "Poll %d failed (%s); trying again in %g s (giving up after %d failures in a row).",
                         failures,
-                        err,
+                        _describe(err),
                         self.poll_interval,
                         self.max_consecutive_failures,
                     )
@@ -165,6 +185,7 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         self.region = region
         self.all_regions = all_regions
         self.min_count = int(min_count)
+        self._last_count: int | None = None  # what the last good poll counted (not serialised)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -183,7 +204,8 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         found = hook.iter_objects(
             self.filter, region=self.region, all_regions=self.all_regions, max_objects=self.min_count
         )
-        return sum(1 for _ in found)
+        self._last_count = sum(1 for _ in found)
+        return self._last_count
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
         found = self.count(hook)
@@ -191,18 +213,25 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         return {"status": "success", "count": found} if found >= self.min_count else None
 
     def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        return {
-            "status": "timeout",
-            "count": self.count(hook),
-            "message": f"fewer than {self.min_count} matching object(s) before the timeout",
-        }
+        return self._timeout_payload(
+            lambda: {"count": self.count(hook)},
+            {} if self._last_count is None else {"count": self._last_count},
+            f"fewer than {self.min_count} matching object(s) before the timeout",
+        )
 
 
 class EightByEightBulkJobTrigger(_PollingTrigger):
     """
     Fires when every bulk (zip) job has finished (DONE, PARTIAL_DONE, FAILED or CANCELLED).
 
+    A job 8x8 does not know (HTTP 404: never started, or expired) ends the wait at once with an error event
+    naming its zip; failed polls are retried as :class:`_PollingTrigger` describes.
+
     :param jobs: ``[{"zip_name": ..., "region": ...}, ...]``.
+    :param poll_interval: seconds between status reads.
+    :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event.
+    :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
+        ends with an error event; a single failed poll is tried again at the next poll.
     """
 
     def __init__(
@@ -221,16 +250,34 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
             max_consecutive_failures=max_consecutive_failures,
         )
         self.jobs = [{"zip_name": j["zip_name"], "region": j.get("region")} for j in jobs]
+        self._last_statuses: dict[str, str] | None = None  # what the last good poll saw (not serialised)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "jobs": self.jobs})
 
     def statuses(self, hook: EightByEightHook) -> dict[str, str]:
-        """Current status of each job by zip name."""
+        """
+        Current status of each job by zip name.
+
+        :raises NotFoundError: naming the zip, when 8x8 knows no such job in its region (final: an unknown job
+            never finishes).
+        """
         result = {}
         for job in self.jobs:
-            status = hook.get_bulk_job(job["zip_name"], region=job["region"]).status
+            try:
+                status = hook.get_bulk_job(job["zip_name"], region=job["region"]).status
+            except NotFoundError as err:
+                raise NotFoundError(
+                    f"8x8 knows no bulk job {job['zip_name']!r} (region {job['region'] or 'default'}); "
+                    "it cannot finish",
+                    status=err.status,
+                    method=err.method,
+                    path=err.path,
+                    server_message=err.server_message,
+                    hint="Bulk jobs are region-scoped and kept a limited time by 8x8; start the download again",
+                ) from None
             result[job["zip_name"]] = getattr(status, "value", str(status))
+        self._last_statuses = result
         return result
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
@@ -240,18 +287,26 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
         return None
 
     def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        return {
-            "status": "timeout",
-            "jobs": self.statuses(hook),
-            "message": "bulk jobs did not finish in time",
-        }
+        return self._timeout_payload(
+            lambda: {"jobs": self.statuses(hook)},
+            {} if self._last_statuses is None else {"jobs": self._last_statuses},
+            "bulk jobs did not finish in time",
+        )
 
 
 class EightByEightRestoreTrigger(_PollingTrigger):
     """
     Fires when every restored object is AVAILABLE again.
 
+    An id 8x8 does not know in its region ends the wait at once with an error event naming the id; failed
+    polls are retried as :class:`_PollingTrigger` describes, so a wait of a day rides out an outage.
+
     :param objects: ``[{"id": ..., "region": ...}, ...]``.
+    :param poll_interval: seconds between reads.
+    :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event (its
+        ``pending`` ids are those of the last good poll if the final read fails).
+    :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
+        ends with an error event; a single failed poll is tried again at the next poll.
     """
 
     def __init__(
@@ -270,19 +325,47 @@ class EightByEightRestoreTrigger(_PollingTrigger):
             max_consecutive_failures=max_consecutive_failures,
         )
         self.objects = [{"id": o["id"], "region": o.get("region")} for o in objects]
+        self._last_pending: list[str] | None = None  # what the last good poll saw (not serialised)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "objects": self.objects})
 
     def pending(self, hook: EightByEightHook) -> list[str]:
-        """Ids not AVAILABLE yet (read by id: one search per region and 100 ids)."""
+        """
+        Ids not AVAILABLE yet (read by id: one search per region and 100 ids).
+
+        An id the search does not return is read on its own (``GET /objects/{id}``), so a search that lags
+        behind is not mistaken for an unknown id.
+
+        :raises NotFoundError: naming the id, when 8x8 does not know it in its region (final: an unknown
+            object never becomes AVAILABLE).
+        """
         by_region: dict[str | None, list[str]] = {}
         for ref in self.objects:
             by_region.setdefault(ref["region"], []).append(ref["id"])
         found: dict[str, Any] = {}
         for region, ids in by_region.items():
             found.update(hook.get_objects(ids, region=region))
-        return [o["id"] for o in self.objects if not (o["id"] in found and found[o["id"]].is_available)]
+            for object_id in ids:
+                if object_id not in found:
+                    found[object_id] = self._read_one(hook, object_id, region)
+        pending = [o["id"] for o in self.objects if not found[o["id"]].is_available]
+        self._last_pending = pending
+        return pending
+
+    @staticmethod
+    def _read_one(hook: EightByEightHook, object_id: str, region: str | None) -> Any:
+        try:
+            return hook.get_object(object_id, region=region)
+        except NotFoundError as err:
+            raise NotFoundError(
+                f"8x8 does not know object {object_id!r} (region {region or 'default'}); it cannot be restored",
+                status=err.status,
+                method=err.method,
+                path=err.path,
+                server_message=err.server_message,
+                hint="Check the id and its region (objects are region-scoped)",
+            ) from None
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
         pending = self.pending(hook)
@@ -290,14 +373,23 @@ class EightByEightRestoreTrigger(_PollingTrigger):
         return None if pending else {"status": "success", "pending": []}
 
     def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        pending = self.pending(hook)
-        return {
-            "status": "timeout",
-            "pending": pending,
-            "message": f"{len(pending)} object(s) still not available",
-        }
+        try:
+            pending = self.pending(hook)
+        except Exception as err:
+            # Not confirmed AVAILABLE: what the last good poll saw, or every id if no poll succeeded.
+            last = self._last_pending if self._last_pending is not None else [o["id"] for o in self.objects]
+            return {
+                "status": "timeout",
+                "pending": last,
+                "message": f"{len(last)} object(s) still not available (the last check failed: {_describe(err)})",
+            }
+        return {"status": "timeout", "pending": pending, "message": f"{len(pending)} object(s) still not available"}
+
+
+def _describe(err: BaseException) -> str:
+    """An error in one line: provider errors speak for themselves (and never hold a secret)."""
+    return str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
 
 
 def _error_event(err: BaseException, prefix: str = "") -> dict[str, Any]:
-    message = str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
-    return {"status": "error", "message": prefix + message, "error_type": type(err).__name__}
+    return {"status": "error", "message": prefix + _describe(err), "error_type": type(err).__name__}
