@@ -326,7 +326,8 @@ async def test_a_waiting_trigger_picks_up_a_rotated_secret(make_hook, emulator):
     assert not task.done()
     emulator.set_object_state(archived, "AVAILABLE")
     assert await asyncio.wait_for(task, 10) == {"status": "success", "pending": []}
-    assert emulator.stats()["status_counts"]["401"] == 2  # the dead token, then the old secret at the token URL
+    # the dead token, and the old secret at the token URL if a poll came before the connection was updated
+    assert emulator.stats()["status_counts"]["401"] in (1, 2)
 
 
 @pytest.mark.asyncio
