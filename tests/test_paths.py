@@ -144,3 +144,23 @@ def test_a_dot_dot_name_never_leaves_the_folder():
     from airflow_provider_eightbyeight.transfer.paths import render_path
 
     assert render_path("{type}/{name}", StoredObject(id="id1", type="callrecording", name="..")) == "callrecording/id1"
+
+
+def test_paths_differing_only_in_case_are_one_path():
+    """Two objects ``Rec.mp3`` and ``rec.mp3`` must not land on one file of a case-insensitive file system."""
+    taken = {"calls/Rec.mp3"}
+    other = disambiguate("calls/rec.mp3", "id-2", taken)
+    assert other.casefold() != "calls/rec.mp3" and other == "calls/rec~id-2.mp3"
+    taken.add(other)
+    third = disambiguate("CALLS/REC.MP3", "ID-2", taken)  # its ~<id> form differs from the taken one only in case
+    assert third.casefold() not in {t.casefold() for t in taken} and third == "CALLS/REC~ID-2-2.MP3"
+    assert disambiguate("calls/Ström.mp3", "x", {"CALLS/STRÖM.MP3".casefold()}) != "calls/Ström.mp3"
+    assert disambiguate("calls/new.mp3", "x", taken) == "calls/new.mp3"
+    mapping = {"A/b.wav": "some-object"}
+    assert disambiguate("a/B.wav", "id-3", mapping) == "a/B~id-3.wav"
+
+
+@pytest.mark.parametrize("name", ["COM0", "lpt0.wav", "Com0 .mp3"])
+def test_com0_and_lpt0_are_reserved_too(name):
+    """Windows lists COM0 and LPT0 among the reserved names as well."""
+    assert sanitize_segment(name) == "_" + name

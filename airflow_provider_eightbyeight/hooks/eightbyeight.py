@@ -10,6 +10,7 @@ restores archived objects and deletes objects. Requests share one pooled ``reque
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -1086,7 +1087,19 @@ class EightByEightHook(BaseHook):
                 # (400, 403, 404, 405, 409 and 410 are all plausible): ask the object's state.
                 if isinstance(err, ApiError) and err.status not in _REFUSAL_STATUSES:
                     raise
-                current = self._state_after_refusal(object_id, region)
+                try:
+                    current = self._state_after_refusal(object_id, region)
+                except NotFoundError as missing:
+                    if isinstance(err, NotFoundError):
+                        raise err from None
+                    raise NotFoundError(
+                        f"Object {object_id} is not known in region {region!r} (its content was refused with "
+                        f"HTTP {err.status}, and its metadata is not found)",
+                        status=missing.status,
+                        method="GET",
+                        path=url_path,
+                        hint="It may have been deleted, or it lives in another region (objects are region-scoped)",
+                    ) from err
                 if current is not None and not current.is_available:
                     raise _not_available(current) from err
                 if (
@@ -1131,8 +1144,11 @@ class EightByEightHook(BaseHook):
             return resp
 
     def _state_after_refusal(self, object_id: str, region: str) -> StoredObject | None:
+        """The object's metadata after 8x8 refused its content, ``None`` if unreadable; NotFoundError if unknown."""
         try:
             return self.get_object(object_id, region=region)
+        except NotFoundError:
+            raise
         except EightByEightError:
             return None
 
@@ -1186,9 +1202,11 @@ class EightByEightHook(BaseHook):
         Delete objects at 8x8 (``DELETE /bulk``), in batches, and report what 8x8 confirms.
 
         8x8 documents no body for the answer, so after each batch the ids are read back
-        (:meth:`get_objects`): only ids that then read REVOKED or DELETED count as deleted, ids 8x8 does
-        not know are ``not_found``, and ids still in another state are ``failed`` with why. A batch that
-        fails is reported and the other batches still run; authentication and permission errors stop at once.
+        (:meth:`get_objects`, or one metadata read per id where the search cannot select by ``id``): only
+        ids that then read REVOKED or DELETED count as deleted, ids 8x8 does not know are ``not_found``, and
+        ids still in another state are ``failed`` with why (quoting 8x8's own status for the id when its
+        answer carries per-id statuses). A batch that fails is reported and the other batches still run;
+        authentication and permission errors stop at once.
 
         :param object_ids: ids to delete (duplicates are sent once; an empty list sends nothing).
         :param region: the region of every id (see :meth:`resolve_regions`).
@@ -1209,32 +1227,66 @@ class EightByEightHook(BaseHook):
             batch = ids[start : start + batch_size]
             refusal: EightByEightError | None = None
             try:
-                self._send("DELETE", name, "bulk", json=batch).close()
+                with self._send("DELETE", name, "bulk", json=batch) as resp:
+                    said = _per_id_statuses(_json_or_none(resp), batch)
             except (AuthenticationError, PermissionDeniedError, RegionError):
                 raise
             except EightByEightError as err:  # e.g. 404 for unknown ids: some may still have been deleted
                 refusal = err
+                said = _per_id_statuses(_json_of_text(err.server_message), batch)
             try:
-                current = self.get_objects(batch, region=name)
+                current = self._read_back(batch, name)
+            except (AuthenticationError, PermissionDeniedError, RegionError):
+                raise
             except EightByEightError as err:
                 self.log.error("Could not confirm the deletion of %d object(s): %s", len(batch), err)
                 failed.update(dict.fromkeys(batch, f"deletion not confirmed: {refusal or err}"))
                 continue
             for object_id in batch:
                 obj = current.get(object_id)
+                quoted = f" (8x8 answered {said[object_id]!r} for it)" if object_id in said else ""
                 if obj is None:
                     not_found.append(object_id)
                 elif obj.state in (ObjectState.REVOKED.value, ObjectState.DELETED.value):
                     deleted.append(object_id)
                 elif refusal is not None:
-                    failed[object_id] = str(refusal)
+                    failed[object_id] = f"{refusal}{quoted}"
                 else:
-                    failed[object_id] = f"8x8 accepted the delete but the object is still {obj.state}"
+                    failed[object_id] = f"8x8 accepted the delete but the object is still {obj.state}{quoted}"
         if failed or not_found:
             self.log.warning(
                 "Deleted %d object(s) at 8x8; %d not deleted, %d not found.", len(deleted), len(failed), len(not_found)
             )
         return DeleteResult(deleted=tuple(deleted), failed=failed, not_found=tuple(not_found))
+
+    def _read_back(self, ids: list[str], region: str) -> dict[str, StoredObject]:
+        """
+        The current metadata of ``ids`` (absent: unknown to 8x8), to confirm a delete: one ``id`` search
+        (:meth:`get_objects`), or one metadata read per id when the search cannot select by ``id`` (it
+        answers 400, or finds none of the ids while the first one reads fine on its own).
+        """
+        try:
+            found = self.get_objects(ids, region=region)
+        except InvalidRequestError as err:
+            self.log.info("8x8 refused to search by id (%s); reading the %d object(s) one by one.", err, len(ids))
+            return self._read_each(ids, region)
+        if found or not ids:
+            return found
+        try:  # none found: unknown ids, or a search that ignores the ``id`` selector; one read tells which
+            first = self.get_object(ids[0], region=region)
+        except NotFoundError:
+            return found
+        self.log.info("8x8's search did not select by id; reading the %d object(s) one by one.", len(ids))
+        return {first.id: first, **self._read_each(ids[1:], region)}
+
+    def _read_each(self, ids: list[str], region: str) -> dict[str, StoredObject]:
+        found: dict[str, StoredObject] = {}
+        for object_id in ids:
+            try:
+                found[object_id] = self.get_object(object_id, region=region)
+            except NotFoundError:
+                continue
+        return found
 
     # ------------------------------------------------------------------ bulk (zip) downloads
 
@@ -1582,6 +1634,47 @@ def _read_jobs(body: Any, region: str, method: str, url: str, *, allow_empty: bo
             server_message=str(body)[:200],
         )
     return jobs
+
+
+def _json_of_text(text: str | None) -> Any:
+    """The JSON value in an error's server message, if it is one (else ``None``)."""
+    if not text or text.strip()[:1] not in ("[", "{"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _per_id_statuses(body: Any, ids: Sequence[str]) -> dict[str, str]:
+    """
+    Per-id statuses in an answer to ``DELETE /bulk``, if 8x8 sent any (the body is undocumented): a list of
+    ``{"id"|"objectId": ..., "status"|"message"|...: ...}`` or of ``"<id>:<status>"`` strings, such a list
+    under ``content``/``results``/``items``/``objects``/``statuses``, or a mapping of id to status. Only the
+    ``ids`` sent count, so an ordinary message body is never read as a status.
+    """
+    wanted = set(ids)
+    if isinstance(body, dict):
+        for key in ("content", "results", "items", "objects", "statuses"):
+            if isinstance(body.get(key), list):
+                return _per_id_statuses(body[key], ids)
+        return {k: str(v) for k, v in body.items() if k in wanted and isinstance(v, str | int | float | bool)}
+    statuses: dict[str, str] = {}
+    for item in body if isinstance(body, list) else ():
+        if isinstance(item, str):
+            object_id, colon, status = item.partition(":")
+            if colon and object_id.strip() in wanted:
+                statuses[object_id.strip()] = status.strip()
+        elif isinstance(item, dict):
+            object_id = str(item.get("id") or item.get("objectId") or item.get("object_id") or "")
+            parts = [
+                str(item[k])
+                for k in ("status", "objectState", "result", "error", "reason", "message")
+                if item.get(k) not in (None, "")
+            ]
+            if object_id in wanted and parts:
+                statuses[object_id] = ": ".join(dict.fromkeys(parts))
+    return statuses
 
 
 def _error_class(status: int) -> type[EightByEightError]:

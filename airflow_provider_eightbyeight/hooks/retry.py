@@ -14,7 +14,8 @@ from email.utils import parsedate_to_datetime
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-#: The longest ``Retry-After`` honoured (seconds); a longer one is cut to this (and logged by the hook).
+#: The longest ``Retry-After`` honoured (seconds), unless the connection's ``retry_max_wait`` is longer; a longer
+#: wish is cut to it (and logged by the hook).
 MAX_RETRY_AFTER = 900.0
 
 

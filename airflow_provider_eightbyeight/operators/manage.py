@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
-from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
+from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError
 from airflow_provider_eightbyeight.models import ObjectState
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
@@ -109,8 +109,8 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
 
     8x8 restores take hours (up to ~24 h); with ``deferrable=True`` the wait costs no worker slot.
 
-    :param object_ids: Optional. Ids to restore; without them, ARCHIVED objects matching the search.
-        Templated.
+    :param object_ids: Optional. Ids to restore, each in its own region (unknown ids fail the task before
+        anything is restored); without them, ARCHIVED objects matching the search. Templated.
     :param expiration_days: Days (1..10) 8x8 keeps the restored copy.
     :param wait_for_completion: Wait until every object is AVAILABLE.
     :param deferrable: Wait in the triggerer.
@@ -150,10 +150,16 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
         ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
         refs: list[dict[str, Any]] = []
         if ids is not None:
-            regions = self.search_regions()
-            region = regions["region"][0] if regions["region"] else None
-            for object_id in ids:
-                obj = self.hook.get_object(object_id, region=region)
+            # Each id in its own region (the one given, the connection's, or wherever it is found); unknown
+            # ids fail the task before anything is restored.
+            located, missing = self.locate_objects(ids)
+            if missing:
+                raise NotFoundError(
+                    f"{len(missing)} object(s) to restore are not known at 8x8: "
+                    + "; ".join(f"{i}: {why}" for i, why in list(missing.items())[:20]),
+                    hint="Check the ids and their region; nothing was restored",
+                )
+            for obj in located:
                 if obj.state == ObjectState.ARCHIVED.value:
                     self.hook.restore_object(obj.id, self.expiration_days, region=obj.region)
                 else:

@@ -28,7 +28,7 @@ MISSING = "unknown"
 MAX_SEGMENT_BYTES = 200
 _WINDOWS_RESERVED = (
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
-    | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+    | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}  # COM0 and LPT0 included
     | {f"{p}{d}" for p in ("COM", "LPT") for d in "¹²³"}  # Windows reserves these too
 )
 _UNSAFE_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
@@ -196,9 +196,12 @@ def disambiguate(relative: str, object_id: str, taken: Mapping[str, str] | set[s
     """
     ``relative`` if it is free, else the same path with ``~<id prefix>`` before the extension.
 
-    Used when two objects render to the same path (e.g. equal names after sanitising).
+    Used when two objects render to the same path (e.g. equal names after sanitising). Paths that differ
+    only in case are the same path (``casefold``): on a case-insensitive file system (Windows, macOS)
+    ``Rec.mp3`` and ``rec.mp3`` are one file. ``taken`` may hold paths as rendered or casefolded.
     """
-    if relative not in taken:
+    folded = {path.casefold() for path in taken}
+    if relative.casefold() not in folded:
         return relative
     folder, _, name = relative.rpartition("/")
     stem, dot, ext = name.rpartition(".")
@@ -208,7 +211,7 @@ def disambiguate(relative: str, object_id: str, taken: Mapping[str, str] | set[s
     candidate_name = f"{stem}~{tag}" + (f".{ext}" if ext else "")
     candidate = f"{folder}/{candidate_name}" if folder else candidate_name
     counter = 1
-    while candidate in taken:
+    while candidate.casefold() in folded:
         counter += 1
         candidate_name = f"{stem}~{tag}-{counter}" + (f".{ext}" if ext else "")
         candidate = f"{folder}/{candidate_name}" if folder else candidate_name
