@@ -1,21 +1,36 @@
 """
-Backfill with bulk zips: list a long period's recordings, split the ids into batches, and copy each
-batch with 8x8 bulk (zip) jobs in its own mapped task. Each zip entry is verified against its object's
-MD5; objects a zip lacks are downloaded on their own.
+Backfill a long period with bulk zips, one mapped task per time window.
+
+``windows()`` (``airflow_provider_eightbyeight.partition``) splits the period ``[start, end)`` of the run's
+params into consecutive half-open windows of ``every`` (default one day): a year becomes 365 mapped
+transfers that the executor spreads over workers, and each object lands in exactly one window. Each window
+is copied with 8x8 bulk (zip) jobs, every zip entry verified against its object's MD5; objects a zip
+lacks are downloaded on their own. A re-run skips what is already copied, so a failed window can simply
+be cleared and run again.
+
+The copies run in the ``eightbyeight`` pool and at most ``MAX_PARALLEL_WINDOWS`` at a time, so a backfill
+does not crowd out the daily exports or flood 8x8. Create the pool once, counting deferred tasks (a window
+waiting for its zip in the triggerer still has a bulk job open at 8x8)::
+
+    airflow pools set eightbyeight 4 "8x8 Cloud Storage API" --include-deferred
+
+(A task in a pool that does not exist is never scheduled; ``dag.test()`` ignores pools.)
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import dag
+from airflow.sdk import conf, dag, task
 
-from airflow_provider_eightbyeight.operators import (
-    EightByEightListObjectsOperator,
-    EightByEightTransferOperator,
-)
+from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
+from airflow_provider_eightbyeight.partition import windows
 
 DESTINATION = "{{ var.value.get('eightbyeight_backfill', 'file:///tmp/eightbyeight/backfill/') }}"
+#: The Airflow pool shared by every task that calls 8x8 (create it; see the DAG's doc).
+POOL = "eightbyeight"
+#: Windows copied at the same time by this DAG (running or deferred), each with up to 4 download workers.
+MAX_PARALLEL_WINDOWS = 4
 
 
 @dag(
@@ -23,26 +38,34 @@ DESTINATION = "{{ var.value.get('eightbyeight_backfill', 'file:///tmp/eightbyeig
     schedule=None,
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,
-    params={"start": "2026-11-01T00:00:00Z", "end": "2026-11-08T00:00:00Z", "batch_size": 25},
+    params={"start": "2026-11-01T00:00:00Z", "end": "2026-11-08T00:00:00Z", "every": "1d"},
     tags=["8x8", "example"],
     doc_md=__doc__,
 )
 def bulk_backfill() -> None:
-    batches = EightByEightListObjectsOperator(
-        task_id="list_recordings",
-        object_types=["callrecording", "callcenterrecording"],
-        created_after="{{ params.start }}",
-        created_before="{{ params.end }}",
-        batch_size=25,
-    )
+    @task
+    def split_period(params: dict | None = None) -> list[dict[str, str]]:
+        """``[{"created_after": ..., "created_before": ...}, ...]``, no more than Airflow can map over."""
+        assert params is not None
+        return windows(
+            params["start"],
+            params["end"],
+            params["every"],
+            max_windows=conf.getint("core", "max_map_length", fallback=1024),
+        )
+
     EightByEightTransferOperator.partial(
-        task_id="copy_batch",
+        task_id="copy_window",
+        object_types=["callrecording", "callcenterrecording"],
         destination=DESTINATION,
         strategy="bulk",
         deferrable=True,
         poll_interval="{{ var.value.get('eightbyeight_poll_seconds', 30) }}",
         max_workers=4,
-    ).expand(object_ids=batches.output)
+        pool=POOL,
+        max_active_tis_per_dag=MAX_PARALLEL_WINDOWS,
+        map_index_template="{{ task.created_after }}",
+    ).expand_kwargs(split_period())
 
 
 bulk_backfill()

@@ -217,21 +217,41 @@ def test_restore_then_copy(run_dag, emulator, tmp_path):
     assert emulator.stats()["requests"]["restore"] == len(archived)
 
 
-def test_bulk_backfill_fans_out_over_batches(run_dag, emulator, tmp_path):
+def test_bulk_backfill_maps_one_transfer_per_window_and_copies_each_object_once(
+    run_dag, example_dagbag, emulator, tmp_path
+):
     dest = tmp_path / "backfill"
     types = {"callrecording", "callcenterrecording"}
-    expected = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] in types}
+    period = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 8, tzinfo=timezone.utc))
+    available = [o for o in emulator.objects("us-east", states="AVAILABLE") if in_window(o, types, period)]
+    expected = {o["id"] for o in available}
+    busy_days = {parse_api_time(o["createdTime"]).date() for o in available}  # type: ignore[union-attr]
+    assert len(busy_days) == 7  # every daily window has objects, so each starts a bulk job
     run = run_dag(
         "example_eightbyeight_bulk_backfill",
         variables={"eightbyeight_backfill": dest.as_uri(), "eightbyeight_poll_seconds": "0.3"},
     )
     states = task_states(run)
     assert run.state == "success", states
-    mapped = [k for k in states if k.startswith("copy_batch[")]
-    assert len(mapped) == -(-len(expected) // 25) >= 2
+    mapped = sorted((ti for ti in run.get_task_instances() if ti.task_id == "copy_window"), key=lambda t: t.map_index)
+    assert [ti.map_index for ti in mapped] == list(range(7))  # one mapped transfer per day
+    assert [ti.rendered_map_index for ti in mapped] == [f"2026-11-0{d}T00:00:00Z" for d in range(1, 8)]
+    # Every window runs in the 8x8 pool, at most 4 at a time per DAG. dag.test() runs tasks without pool
+    # accounting, so the "eightbyeight" pool need not exist here (a scheduler would never run them without it).
+    from airflow.models.pool import Pool
+
+    assert {ti.pool for ti in mapped} == {"eightbyeight"} and Pool.get_pool("eightbyeight") is None
+    assert (
+        example_dagbag.get_dag("example_eightbyeight_bulk_backfill").get_task("copy_window").max_active_tis_per_dag == 4
+    )
     copied = files_under(dest)
     assert set(copied) == expected
     assert all(copied[i].read_bytes() == emulator.content(i) for i in expected)
+    # Exactly once: the half-open windows do not overlap, so no object is copied by two windows.
+    runs = manifests(dest)
+    assert len(runs) == 7
+    copied_records = [r["id"] for records in runs for r in records if r["status"] == "copied"]
+    assert sorted(copied_records) == sorted(expected)
     stats = emulator.stats()["requests"]
-    assert stats["bulk_start"] == len(mapped) and stats["bulk_download"] == len(mapped)
+    assert stats["bulk_start"] == 7 and stats["bulk_download"] == 7
     assert stats.get("content", 0) == 0  # every object came out of a zip

@@ -278,18 +278,26 @@ async def test_the_timeout_fires_while_polls_fail_with_the_last_known_data(make_
             eightbyeight_conn_id="eightbyeight_default",
             objects=[{"id": archived, "region": "us-east"}],
             poll_interval=0.05,
-            timeout_at=time.time() + 1.0,
+            timeout_at=time.time() + 3.0,
             max_consecutive_failures=1000,
         )
     )
     task = asyncio.create_task(first_event(trigger))
-    await asyncio.sleep(0.3)  # a few good polls...
+    await searches_seen(emulator, 2)  # a few good polls...
     assert not task.done()
     emulator.add_fault(FaultRule(kind="status", route="search", status=503))  # ...then 8x8 fails to the end
     event = await asyncio.wait_for(task, 10)
     assert event["status"] == "timeout"
     assert event["pending"] == [archived]  # as of the last good poll
     assert "503" in event["message"]
+
+
+async def searches_seen(emulator, count: int, timeout: float = 20.0) -> None:
+    """Wait until the emulator has answered ``count`` searches (polls), however busy the machine is."""
+    deadline = time.monotonic() + timeout
+    while emulator.stats()["requests"].get("search", 0) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} polls in {timeout} s"
+        await asyncio.sleep(0.02)
 
 
 ROTATED = "Rotated-Trigger-Secret-0005"
@@ -317,7 +325,7 @@ async def test_a_waiting_trigger_picks_up_a_rotated_secret(make_hook, emulator):
         )
     )
     task = asyncio.create_task(first_event(trigger))
-    await asyncio.sleep(0.3)
+    await searches_seen(emulator, 2)
     assert not task.done()
     emulator.store.accounts[emulator.key] = Account(key=emulator.key, secret=ROTATED)
     emulator.revoke_tokens()
@@ -345,7 +353,7 @@ async def test_a_poll_refused_after_the_connection_is_read_again_ends_the_wait(m
         )
     )
     task = asyncio.create_task(first_event(trigger))
-    await asyncio.sleep(0.3)
+    await searches_seen(emulator, 2)
     polls = emulator.stats()["requests"]["search"]
     emulator.store.accounts[emulator.key] = Account(key=emulator.key, secret=ROTATED)
     emulator.revoke_tokens()

@@ -255,6 +255,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         while isinstance(outcome, Pause):
             if self.deferrable:
                 stash_for_resume(context, _RUN_STATE, run.state())
+                run.close()  # the resumed run reads the manifest published at the pause
                 self.log.info("Deferring until %s are done.", outcome.what)
                 self.defer(
                     trigger=outcome.trigger,
@@ -276,9 +277,9 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         self._annotate_outlets(context, result)
         if self.fail_on_error:
             raise_for_failures(summary)
-        elif summary.failures:
+        elif summary.failure_count:
             self.log.warning(
-                "%d object(s) were not copied; fail_on_error=False, so the task succeeds.", len(summary.failures)
+                "%d object(s) were not copied; fail_on_error=False, so the task succeeds.", summary.failure_count
             )
         return result
 

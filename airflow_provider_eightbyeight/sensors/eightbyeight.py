@@ -17,16 +17,26 @@ from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObje
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: Default XCom bound of the sensor: ids pushed (~40 B each, so ~40 KB).
+MAX_SENSOR_IDS = 1_000
+
 
 class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
     """
-    Wait until at least ``min_count`` 8x8 objects match a search; push their ids to XCom.
+    Wait until at least ``min_count`` 8x8 objects match a search; push their ids (at most ``max_ids``) to XCom.
 
     Typical use: wait for the data interval's recordings before copying them
-    (``created_after="{{ data_interval_start }}"``, ``created_before="{{ data_interval_end }}"``).
+    (``created_after="{{ data_interval_start }}"``, ``created_before="{{ data_interval_end }}"``), then copy
+    with the same search arguments: the sensor is a signal, its ids are not meant as the work list.
+
+    Each check reads at most ``max(min_count, max_ids + 1)`` objects (one page per 100), in the worker and
+    when resuming after the trigger; the trigger itself counts only up to ``min_count``.
 
     :param min_count: How many matching objects are enough (default 1).
-    :param max_ids: Push at most this many ids.
+    :param max_ids: The XCom bound: push at most this many ids (default 1,000, :data:`MAX_SENSOR_IDS`;
+        0 pushes an empty list). When more objects match, the first ``max_ids`` (oldest first) are pushed and a
+        warning says the list is incomplete; to act on every match, give the transfer the same search arguments,
+        or list them with ``EightByEightListObjectsOperator``.
     :param deferrable: Wait in the triggerer (default from ``[operators] default_deferrable``).
     (The search arguments are those of :class:`EightByEightListObjectsOperator`; ``poke_interval``,
     ``timeout``, ``mode`` and ``soft_fail`` are the usual sensor arguments.)
@@ -49,11 +59,13 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         states: str | list[str] | None = None,
         tags: Mapping[str, Any] | None = None,
         min_count: int = 1,
-        max_ids: int = 100_000,
+        max_ids: int = MAX_SENSOR_IDS,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(max_ids, bool) or not isinstance(max_ids, int) or max_ids < 0:
+            raise ValueError(f"max_ids must be a whole number, 0 or more, got {max_ids!r}")
         self._init_criteria(
             eightbyeight_conn_id=eightbyeight_conn_id,
             region=region,
@@ -75,18 +87,44 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
             raise ValueError(f"min_count must be at least 1, got {self.min_count!r}")
         return value
 
+    def _search(self) -> tuple[int, int, list[str]]:
+        """
+        ``(seen, limit, ids)``: objects seen (the search reads at most ``limit``, enough to count to
+        ``min_count`` and to tell whether more than ``max_ids`` match) and the first ``max_ids`` ids.
+        """
+        limit = max(self._min_count(), self.max_ids + 1)
+        seen = 0
+        ids: list[str] = []
+        for obj in self.hook.iter_objects(self.object_filter(), max_objects=limit, **self.search_regions()):
+            seen += 1
+            if len(ids) < self.max_ids:
+                ids.append(obj.id)
+        return seen, limit, ids
+
+    def _bounded(self, seen: int, limit: int, ids: list[str]) -> list[str]:
+        """The ids to push, with a warning when they are not every match."""
+        if seen > len(ids):
+            self.log.warning(
+                "%s object(s) match; pushing only the first %d ids to XCom (max_ids=%d). This list is "
+                "incomplete: give the transfer the same search arguments (or list them with "
+                "EightByEightListObjectsOperator) rather than these ids.",
+                _count(seen, limit),
+                len(ids),
+                self.max_ids,
+            )
+        return ids
+
     def matching_ids(self) -> list[str]:
-        """Ids of the objects matching now (at most ``max_ids``)."""
-        return [
-            o.id
-            for o in self.hook.iter_objects(self.object_filter(), max_objects=self.max_ids, **self.search_regions())
-        ]
+        """Ids of the objects matching now (the first ``max_ids``; a warning is logged when there are more)."""
+        return self._bounded(*self._search())
 
     def poke(self, context: Context) -> PokeReturnValue:
-        ids = self.matching_ids()
+        seen, limit, ids = self._search()
         wanted = self._min_count()
-        self.log.info("%d object(s) match; waiting for %d.", len(ids), wanted)
-        return PokeReturnValue(is_done=len(ids) >= wanted, xcom_value=ids if len(ids) >= wanted else None)
+        self.log.info("%s object(s) match; waiting for %d.", _count(seen, limit), wanted)
+        if seen < wanted:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._bounded(seen, limit, ids))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -120,3 +158,8 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
             )
         self.log.info("%s object(s) matched in the triggerer.", event.get("count"))
         return self.matching_ids()
+
+
+def _count(seen: int, limit: int) -> str:
+    """How many objects match, as far as a search that stopped at ``limit`` can tell."""
+    return f"At least {seen:,}" if seen >= limit else f"{seen:,}"

@@ -46,10 +46,11 @@ from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, E
 from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
 from airflow_provider_eightbyeight.models import BulkJob, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
+from airflow_provider_eightbyeight.transfer.listing import FolderCache
 from airflow_provider_eightbyeight.transfer.manifest import (
+    COPY_STATUSES,
     PROOF,
     SIDECAR_SUFFIX,
-    CopyIndex,
     Evidence,
     ManifestRecord,
     Status,
@@ -60,8 +61,11 @@ from airflow_provider_eightbyeight.transfer.paths import (
     render_path,
     validate_template,
 )
+from airflow_provider_eightbyeight.transfer.store import CHUNK, RunStore, TakenPaths
 
 _R = TypeVar("_R")
+#: The paths (casefolded) a run has taken: the run's store (on disk), or a set for a one-off plan.
+Taken = TakenPaths | set[str]
 STRATEGIES = ("objects", "bulk", "auto")
 ON_ARCHIVED = ("skip", "fail", "restore")
 ON_NOT_READY = ("wait", "fail", "report")
@@ -73,6 +77,8 @@ FATAL_ERRORS = (AuthenticationError, PermissionDeniedError, ConfigurationError)
 #: A run stops early only after this many attempts in a row failed with one of :data:`FATAL_ERRORS`
 #: and nothing succeeded before them; the objects not attempted are recorded as failed.
 STOP_AFTER_SAME_FAILURES = 10
+#: How many failures (and delete failures) a summary names; the manifest names them all.
+DETAIL_LIMIT = 100
 #: How many alternative names (``~<id>``, ``~<id>-2``...) are tried for an object whose path is taken.
 MAX_PLACEMENTS = 5
 #: Failures that mean a bulk zip (or one entry of it) is unusable, so its objects are downloaded alone.
@@ -172,12 +178,36 @@ class TransferSummary:
     requests: int = 0
     seconds: float = 0.0
     manifest: str | None = None
+    #: Why objects were not copied: the first :data:`DETAIL_LIMIT` (``failure_count`` counts them all).
     failures: dict[str, str] = field(default_factory=dict)
+    #: Why copies were not deleted at 8x8: the first :data:`DETAIL_LIMIT` (``not_deleted`` counts them all).
     delete_failures: dict[str, str] = field(default_factory=dict)
-    records: list[ManifestRecord] = field(default_factory=list, repr=False)
+    #: Objects not copied that fail the task (failed, and not ready unless only reported).
+    failure_count: int = 0
+    #: Where the manifest is (an ``ObjectStoragePath``), for :attr:`records`.
+    manifest_path: Any = field(default=None, repr=False, compare=False)
 
-    def count(self, record: ManifestRecord) -> None:
-        """Add one object's fate to the counts."""
+    @property
+    def records(self) -> list[ManifestRecord]:
+        """Every object's record, read from the published manifest (a run keeps none in memory)."""
+        from airflow_provider_eightbyeight.transfer.manifest import read_manifest
+
+        return list(read_manifest(self.manifest_path)) if self.manifest_path is not None else []
+
+    def add_failure(self, object_id: str, reason: str) -> None:
+        """Count an object not copied; its reason is kept for the first :data:`DETAIL_LIMIT`."""
+        self.failure_count += 1
+        if len(self.failures) < DETAIL_LIMIT:
+            self.failures[object_id] = reason
+
+    def add_not_deleted(self, object_id: str, reason: str) -> None:
+        """Count a copy not deleted at 8x8; its reason is kept for the first :data:`DETAIL_LIMIT`."""
+        self.not_deleted += 1
+        if len(self.delete_failures) < DETAIL_LIMIT:
+            self.delete_failures[object_id] = reason
+
+    def count(self, record: ManifestRecord, *, not_ready_fails: bool = True) -> None:
+        """Add one object's fate to the counts (``not_ready_fails``: a NOT_READY object fails the task)."""
         if record.status in (Status.COPIED, Status.RESTORED):
             if record.status == Status.COPIED:
                 self.copied += 1
@@ -190,10 +220,11 @@ class TransferSummary:
             self.archived += 1
         elif record.status == Status.NOT_READY:
             self.not_ready += 1
-            self.failures[record.id] = record.reason or "not ready"
+            if not_ready_fails:
+                self.add_failure(record.id, record.reason or "not ready")
         else:
             self.failed += 1
-            self.failures[record.id] = record.reason or "failed"
+            self.add_failure(record.id, record.reason or "failed")
 
     def as_dict(self) -> dict[str, Any]:
         """Counts, bytes, manifest path and failures (first 100) as plain JSON values."""
@@ -213,8 +244,8 @@ class TransferSummary:
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
             "manifest": self.manifest,
-            "failures": dict(list(self.failures.items())[:100]),
-            "delete_failures": dict(list(self.delete_failures.items())[:100]),
+            "failures": dict(list(self.failures.items())[:DETAIL_LIMIT]),
+            "delete_failures": dict(list(self.delete_failures.items())[:DETAIL_LIMIT]),
         }
 
 
@@ -319,32 +350,36 @@ class TransferEngine:
         self.run_label = run_label
         self.log = log or logging.getLogger(__name__)
         self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
-        self._index: CopyIndex | None = None
-        self._index_lock = threading.Lock()
-        self._folders: dict[str, dict[str, int]] = {}
-        self._folders_lock = threading.Lock()
-        self._folder_locks: dict[str, threading.Lock] = {}
+        #: The run's records, seen ids, taken paths and earlier copies, on local disk (see :mod:`.store`).
+        self.store = RunStore()
+        self._history_lock = threading.Lock()
+        self._folders = FolderCache()
         self.breaker = _Breaker()
+
+    def close(self) -> None:
+        """Remove the run's working state (see :mod:`.store`); the published manifest stays."""
+        self.store.close()
 
     # ------------------------------------------------------------------ planning
 
-    def plan(self, objects: Iterable[StoredObject], taken: set[str] | None = None) -> list[PlannedObject]:
+    def plan(self, objects: Iterable[StoredObject], taken: Taken | None = None) -> list[PlannedObject]:
         """
         Render every object's destination; objects that collide in this run get an id suffix.
         Duplicates are dropped.
 
         :param taken: Optional. Paths (casefolded) already used in this run; updated in place.
         """
-        return list(self.iter_plan(objects, taken))
-
-    def iter_plan(self, objects: Iterable[StoredObject], taken: set[str] | None = None) -> Iterator[PlannedObject]:
-        """:meth:`plan` as objects come (a search's pages): nothing is held but the paths and ids of the run."""
-        taken = set() if taken is None else taken
         seen: set[str] = set()
+        unique = [o for o in objects if not (o.id in seen or seen.add(o.id))]  # type: ignore[func-returns-value]
+        return list(self.iter_plan(unique, taken))
+
+    def iter_plan(self, objects: Iterable[StoredObject], taken: Taken | None = None) -> Iterator[PlannedObject]:
+        """
+        :meth:`plan` as objects come (a search's pages), for objects already free of duplicates; the paths
+        taken are kept in ``taken`` (the run's store keeps them on disk, so memory does not grow).
+        """
+        taken = set() if taken is None else taken
         for obj in objects:
-            if obj.id in seen:
-                continue
-            seen.add(obj.id)
             relative = render_path(self.options.path_template, obj)
             unique = self._free_path(relative, obj.id, taken)
             item = self.at(obj, unique)
@@ -363,14 +398,14 @@ class TransferEngine:
             paths.add((relative + SIDECAR_SUFFIX).casefold())
         return paths
 
-    def _free_path(self, relative: str, object_id: str, taken: set[str]) -> str:
+    def _free_path(self, relative: str, object_id: str, taken: Taken) -> str:
         """``relative``, or its ``~<id>`` form, whichever (with its sidecar) is not yet taken in this run."""
-        if not self._claims(relative) & taken:
+        if not any(path in taken for path in self._claims(relative)):
             return relative
         tried = {relative}
         while True:
             candidate = disambiguate(relative, object_id, tried)
-            if not self._claims(candidate) & taken:
+            if not any(path in taken for path in self._claims(candidate)):
                 return candidate
             tried.add(candidate)
 
@@ -502,14 +537,16 @@ class TransferEngine:
 
     # ------------------------------------------------------------------ what is at the destination
 
-    @property
-    def index(self) -> CopyIndex:
-        """What earlier manifests say about the destination (read once), plus this run's copies."""
-        if self._index is None:
-            with self._index_lock:
-                if self._index is None:
-                    self._index = CopyIndex.load(self.root)
-        return self._index
+    def history(self) -> RunStore:
+        """
+        The store, with what earlier manifests say about the destination read into it (once, on the first
+        file found where a copy would go: a first run into an empty destination reads none).
+        """
+        if not self.store.history_loaded:
+            with self._history_lock:
+                if not self.store.history_loaded:
+                    self.store.load_history(self.root)
+        return self.store
 
     def new_phase(self) -> None:
         """
@@ -517,40 +554,23 @@ class TransferEngine:
         counter: after a pause the destination may have changed, and a resumed run must behave the same
         whether it waited in this process or was deferred.
         """
-        with self._folders_lock:
-            self._folders.clear()
-        with self._index_lock:
-            self._index = None
+        self._folders.clear()
+        self.store.forget_history()
         self.breaker = _Breaker()
 
     def remember(self, record: ManifestRecord) -> None:
-        """Add one of this run's records to the index (so later objects of the run see its paths)."""
-        with self._index_lock:
-            if self._index is not None:
-                self._index.add(record)
+        """Add one of this run's records to the history (so later objects of the run see its paths)."""
+        self.store.remember(record)
 
     def _existing_size(self, path: Any) -> int | None:
-        """Size of a destination file, from one listing per folder (not one request per file)."""
-        return self._folder(path).get(path.name)
-
-    def _folder(self, path: Any) -> dict[str, int]:
-        key = str(path.parent)
-        sizes = self._folders.get(key)
-        if sizes is None:
-            with self._folders_lock:
-                lock = self._folder_locks.setdefault(key, threading.Lock())
-            with lock:  # one listing per folder; other folders are listed in parallel
-                sizes = self._folders.get(key)
-                if sizes is None:
-                    sizes = self._folders[key] = storage.folder_sizes(path.parent)
-        return sizes
+        """Size of a destination file, from one listing per folder (see :class:`.listing.FolderCache`)."""
+        return self._folders.size(path)
 
     def _remember_file(self, path: Any, size: int) -> None:
-        self._folder(path)[path.name] = size
+        self._folders.remember(path, size)
 
     def _forget_folder(self, path: Any) -> None:
-        with self._folders_lock:
-            self._folders.pop(str(path.parent), None)
+        self._folders.forget(path)
 
     def place(self, planned: PlannedObject) -> tuple[PlannedObject, ManifestRecord | None]:
         """
@@ -593,7 +613,7 @@ class TransferEngine:
 
     def _owner(self, item: PlannedObject) -> str | None:
         """Which object a file at the destination belongs to: by this run's or earlier manifests, or its sidecar."""
-        owner = self.index.owner(item.relative_path)
+        owner = self.history().owner(item.relative_path)
         if owner is not None:
             return owner
         described = self._sidecar_doc(item).get("object")
@@ -626,7 +646,7 @@ class TransferEngine:
             return None
         md5: str | None = None
         evidence = Evidence.READ_BACK
-        recorded = self.index.by_id.get(obj.id)
+        recorded = self.history().copy_of(obj.id)
         if owned and not self.options.prove_skips:
             same_path = recorded is not None and recorded.path.casefold() == item.relative_path.casefold()
             if same_path and recorded is not None and recorded.size == size:
@@ -768,67 +788,78 @@ class TransferEngine:
 
     # ------------------------------------------------------------------ deletes
 
-    def prove_and_delete(
-        self, records: list[ManifestRecord], summary: TransferSummary, publish: Callable[[], None]
-    ) -> None:
+    def prove_and_delete(self, summary: TransferSummary, publish: Callable[[], None]) -> None:
         """
         Delete at 8x8 the objects whose copies this run proved (written and verified, or read back and
-        hashed, in this run) — never on skip evidence alone.
+        hashed, in this run) — never on skip evidence alone. The run's records are walked from its store
+        :data:`.store.CHUNK` at a time, so memory does not grow with the number of objects.
 
         Local copies are flushed to disk (file and folder ``fsync``) first. ``publish`` writes the manifest:
-        it is called once the records name what is about to be deleted (``delete="requested"``), before the
+        it is called once the records name what is about to be deleted (``delete="requested"``), before any
         delete call, and the caller publishes it again afterwards with the outcome.
         """
-        candidates: list[ManifestRecord] = []
-        for record in records:
-            if record.status not in (Status.COPIED, Status.RESTORED, Status.SKIPPED):
-                continue
-            if not record.verified:
-                summary.not_deleted += 1
-                summary.delete_failures[record.id] = "copy not verified by MD5 (8x8 gave no plain MD5)"
-                continue
-            candidates.append(record)
-        deletable: dict[str | None, list[ManifestRecord]] = {}
-        for record, why_not in zip(candidates, self._prove(candidates), strict=True):
-            if why_not:
-                summary.not_deleted += 1
-                summary.delete_failures[record.id] = why_not
-                continue
-            deletable.setdefault(record.region, []).append(record)
-        if not deletable:
-            return
-        for group in deletable.values():
-            for record in group:
-                record.delete = "requested"
-        publish()
-        for region, group in deletable.items():
-            try:
-                result = self.hook.delete_objects([r.id for r in group], region=region)
-            except EightByEightError as err:
-                for record in group:
-                    record.delete = "failed"
-                    summary.not_deleted += 1
-                    summary.delete_failures[record.id] = str(err)
-                continue
-            gone = set(result.deleted)
-            not_found = set(result.not_found)
-            for record in group:
-                if record.id in gone:
-                    record.deleted_at_source = True
-                    record.delete = "deleted"
-                    summary.deleted += 1
+        requested = 0
+        for chunk in _chunks(self.store.records(COPY_STATUSES)):
+            candidates: list[ManifestRecord] = []
+            for record in chunk:
+                if record.verified:
+                    candidates.append(record)
                 else:
-                    record.delete = "not_found" if record.id in not_found else "failed"
-                    summary.not_deleted += 1
-                    summary.delete_failures[record.id] = result.failed.get(
-                        record.id, "8x8 did not find the object" if record.id in not_found else "not confirmed deleted"
-                    )
+                    summary.add_not_deleted(record.id, "copy not verified by MD5 (8x8 gave no plain MD5)")
+            for record, why_not in zip(candidates, self._prove(candidates), strict=True):
+                if why_not:
+                    summary.add_not_deleted(record.id, why_not)
+                    continue
+                record.delete = "requested"
+                requested += 1
+            self.store.put_many(candidates)
+        if not requested:
+            return
+        publish()
+        self.log.info("Deleting %d object(s) at 8x8 whose copies this run proved.", requested)
+        by_region: dict[str | None, list[ManifestRecord]] = {}
+        for record in self.store.records(COPY_STATUSES):
+            if record.delete != "requested":
+                continue
+            group = by_region.setdefault(record.region, [])
+            group.append(record)
+            if len(group) >= CHUNK:
+                self._delete_group(by_region.pop(record.region), summary)
+        for group in by_region.values():
+            self._delete_group(group, summary)
         if summary.delete_failures:
             self.log.warning(
                 "%d object(s) were not deleted at 8x8: %s",
-                len(summary.delete_failures),
+                summary.not_deleted,
                 "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
             )
+
+    def _delete_group(self, group: list[ManifestRecord], summary: TransferSummary) -> None:
+        """Delete one region's chunk of proved copies at 8x8 and record the outcome in the store."""
+        try:
+            result = self.hook.delete_objects([r.id for r in group], region=group[0].region)
+        except EightByEightError as err:
+            for record in group:
+                record.delete = "failed"
+                summary.add_not_deleted(record.id, str(err))
+            self.store.put_many(group)
+            return
+        gone = set(result.deleted)
+        not_found = set(result.not_found)
+        for record in group:
+            if record.id in gone:
+                record.deleted_at_source = True
+                record.delete = "deleted"
+                summary.deleted += 1
+            else:
+                record.delete = "not_found" if record.id in not_found else "failed"
+                summary.add_not_deleted(
+                    record.id,
+                    result.failed.get(
+                        record.id, "8x8 did not find the object" if record.id in not_found else "not confirmed deleted"
+                    ),
+                )
+        self.store.put_many(group)
 
     def _prove(self, records: list[ManifestRecord]) -> list[str | None]:
         """
@@ -861,12 +892,12 @@ class TransferEngine:
                 _fsync(folder)
         return outcome
 
-    def remove_stale_parts(self, records: Iterable[ManifestRecord]) -> None:
+    def remove_stale_parts(self) -> None:
         """Remove temporary files that killed runs left in the folders this run wrote to (local disk only)."""
         if not storage.is_local(self.root):
             return
         base = storage.local_path(self.root)
-        folders = {(base / r.path).parent for r in records if r.path}
+        folders = {(base / r.path).parent for r in self.store.records() if r.path}
         removed = remove_stale_parts(folders)
         if removed:
             self.log.info("Removed %d temporary file(s) left by interrupted runs.", len(removed))
@@ -1141,16 +1172,28 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _chunks(records: Iterable[ManifestRecord]) -> Iterator[list[ManifestRecord]]:
+    """Records in lists of at most :data:`.store.CHUNK`."""
+    chunk: list[ManifestRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _zip(job: BulkJob | None) -> str:
     return job.zip_name if job else "?"
 
 
 def raise_for_failures(summary: TransferSummary) -> None:
     """Raise :class:`TransferError` naming the objects not copied (failed or not ready), if any."""
-    if not summary.failures:
+    if not summary.failure_count:
         return
     listed = "; ".join(f"{object_id}: {reason}" for object_id, reason in list(summary.failures.items())[:20])
-    more = f" (and {len(summary.failures) - 20} more)" if len(summary.failures) > 20 else ""
+    more = f" (and {summary.failure_count - 20} more)" if summary.failure_count > 20 else ""
     parts = []
     if summary.failed:
         parts.append(f"{summary.failed} object(s) could not be copied")

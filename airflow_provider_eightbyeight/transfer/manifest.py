@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_eightbyeight.transfer.storage import write_bytes_atomically
+from airflow_provider_eightbyeight.transfer.storage import sink_factory
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,23 @@ def manifest_name(run_label: str, now: datetime | None = None) -> str:
 
 
 def write_manifest(root: Any, name: str, records: Iterable[ManifestRecord]) -> Any:
-    """Write a manifest under ``root/_manifests/`` (atomically on local disk). Returns its path."""
+    """
+    Write a manifest under ``root/_manifests/`` as a stream of lines (memory does not grow with the number
+    of records); it appears whole or not at all (a rename on local disk, one upload to object stores).
+    Returns its path.
+    """
     target = root / MANIFEST_DIR / name
-    payload = "".join(r.to_json() + "\n" for r in records).encode("utf-8")
-    write_bytes_atomically(target, payload)
+    buffer: list[str] = []
+    size = 0
+    with sink_factory(target)() as handle:
+        for record in records:
+            line = record.to_json() + "\n"
+            buffer.append(line)
+            size += len(line)
+            if size >= 1024 * 1024:
+                handle.write("".join(buffer).encode("utf-8"))
+                buffer, size = [], 0
+        handle.write("".join(buffer).encode("utf-8"))
     return target
 
 
@@ -148,38 +161,3 @@ def iter_manifest_records(root: Any) -> Iterator[ManifestRecord]:
             yield from read_manifest(path)
         except OSError as err:
             log.warning("Could not read manifest %s: %s", path, err)
-
-
-class CopyIndex:
-    """
-    What earlier manifests say about the destination: the latest copy record per object id, and which
-    object each recorded path belongs to (case-insensitively, as on case-insensitive file systems).
-    """
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, ManifestRecord] = {}
-        self.owners: dict[str, str] = {}
-
-    def add(self, record: ManifestRecord) -> None:
-        """Take one record into account (later records win)."""
-        if record.status in COPY_STATUSES and record.path:
-            if record.md5:
-                self.by_id[record.id] = record
-            self.owners[record.path.casefold()] = record.id
-
-    def owner(self, relative_path: str) -> str | None:
-        """The id of the object a manifest recorded at ``relative_path``, if any."""
-        return self.owners.get(relative_path.casefold())
-
-    @classmethod
-    def load(cls, root: Any) -> CopyIndex:
-        """Read every manifest under ``root``."""
-        index = cls()
-        for record in iter_manifest_records(root):
-            index.add(record)
-        return index
-
-
-def verified_copies(root: Any) -> dict[str, ManifestRecord]:
-    """The latest record per object id that says a verified copy exists (copied, restored or skipped)."""
-    return CopyIndex.load(root).by_id

@@ -52,6 +52,7 @@ from airflow_provider_eightbyeight.transfer.manifest import (
     read_manifest,
     write_manifest,
 )
+from airflow_provider_eightbyeight.transfer.store import RunStore
 
 STATE_VERSION = 1
 #: How many AVAILABLE objects ``strategy="auto"`` looks at to choose between bulk zips and single downloads.
@@ -147,11 +148,12 @@ class TransferRun:
         self.engine = engine
         self.policy = policy or RunPolicy()
         self.log = engine.log
-        self.records: list[ManifestRecord] = []
+        #: Every record of the run, on local disk (memory does not grow with the number of objects).
+        self.store: RunStore = engine.store
         self.manifest = manifest_name(engine.run_label)
         self.strategy = self.policy.strategy
         self.regions: set[str] = set()
-        self.taken: set[str] = set()
+        self.taken = self.store.taken
         self.jobs: list[dict[str, Any]] = []
         self.restoring: list[Ref] = []
         self.waiting: list[Ref] = []
@@ -237,19 +239,35 @@ class TransferRun:
         run._requests = state["requests"]
         run._retries = state["retries"]
         path = engine.root / MANIFEST_DIR / run.manifest
-        published = list(read_manifest(path))
-        run.records = [r for r in published if r.status != Status.WAITING]
-        for waiting in (r for r in published if r.status == Status.WAITING):  # every one still needs a fate
-            run._unrecorded[waiting.id] = StoredObject(
-                id=waiting.id, region=waiting.region, type=waiting.type, name=waiting.name, state=waiting.state
-            )
-        for record in run.records:
-            engine.remember(record)
-            if record.path and record.status in COPY_STATUSES:
-                run.taken.add(record.path.casefold())
+        try:
+            published = read_manifest(path)
+            batch: list[ManifestRecord] = []
+            for record in published:
+                if record.status == Status.WAITING:  # every one still needs a fate
+                    run._unrecorded[record.id] = StoredObject(
+                        id=record.id, region=record.region, type=record.type, name=record.name, state=record.state
+                    )
+                    continue
+                batch.append(record)
+                if record.path and record.status in COPY_STATUSES:
+                    run.taken.add(record.path.casefold())
+                if len(batch) >= 1000:
+                    run.store.put_many(batch)
+                    batch = []
+            run.store.put_many(batch)
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"Cannot resume the transfer: the manifest it published when it paused, "
+                f"{storage.url_of(path)}, is gone",
+                hint="Do not remove manifests of runs that are still deferred; clear the task to start afresh",
+            ) from None
         for job in run.jobs:
             run.taken.update(p.casefold() for _, p in job["items"])
         return run
+
+    def close(self) -> None:
+        """Remove the run's working state in this process (call it when the process stops running it)."""
+        self.engine.close()
 
     def cancel(self) -> None:
         """Cancel the bulk jobs this run started and has not collected (e.g. when the task is killed)."""
@@ -306,11 +324,9 @@ class TransferRun:
     def _available(self, objects: Iterable[StoredObject], counts: dict[str, int]) -> Iterator[StoredObject]:
         """The AVAILABLE objects of a search, as it pages; the others are triaged on the way (restores asked)."""
         batch: list[StoredObject] = []
-        seen: set[str] = set()
         for obj in objects:
-            if obj.id in seen:  # the same object twice (a repeated page): one fate
+            if not self.store.first_sight(obj.id):  # the same object twice (a repeated page): one fate
                 continue
-            seen.add(obj.id)
             counts["seen"] += 1
             if obj.region:
                 self.regions.add(obj.region)
@@ -375,7 +391,7 @@ class TransferRun:
             self._unrecorded[obj.id] = obj
 
     def _add(self, record: ManifestRecord) -> None:
-        self.records.append(record)
+        self.store.put(record)
         self._unrecorded.pop(record.id, None)
         if record.path and record.status in COPY_STATUSES:
             self.taken.add(record.path.casefold())
@@ -574,9 +590,15 @@ class TransferRun:
         so far is marked as made before a pause: copies can change while the run waits, so they are read
         back again before anything is deleted.
         """
-        for record in self.records:
+        stale = []
+        for record in self.store.records(COPY_STATUSES):
             if record.evidence in PROOF:
                 record.evidence = Evidence.BEFORE_PAUSE
+                stale.append(record)
+            if len(stale) >= 1000:
+                self.store.put_many(stale)
+                stale = []
+        self.store.put_many(stale)
         waiting = [
             self.engine.not_copied_record(
                 self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region), Status.WAITING, why
@@ -593,7 +615,7 @@ class TransferRun:
         return pause
 
     def _publish(self, extra: list[ManifestRecord] | None = None) -> None:
-        write_manifest(self.engine.root, self.manifest, [*self.records, *(extra or [])])
+        write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra or []))
 
     def _manifest_url(self) -> str:
         return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
@@ -622,27 +644,27 @@ class TransferRun:
             self.log.error("The run failed; the manifest of what it did is %s.", self._manifest_url())
         except Exception as publish_error:  # the original error matters more
             self.log.error("Could not write the manifest after the run failed: %s", publish_error)
+        finally:
+            self.close()
 
     def _finish(self) -> TransferSummary:
         """Delete what was proved (if asked), publish the manifest and build the summary."""
         for obj in list(self._unrecorded.values()):  # defensive: every object seen gets a fate
             self._add(self.engine.failed_record(obj.id, None, "no outcome was recorded (internal error)", obj=obj))
-        summary = TransferSummary(
-            destination=storage.url_of(self.engine.root), strategy=self.strategy, records=self.records
-        )
-        report_only = self.policy.on_not_ready == "report"
-        for record in self.records:
-            summary.count(record)
-            if report_only and record.status == Status.NOT_READY:
-                summary.failures.pop(record.id, None)
+        summary = TransferSummary(destination=storage.url_of(self.engine.root), strategy=self.strategy)
+        not_ready_fails = self.policy.on_not_ready != "report"
+        for record in self.store.records():
+            summary.count(record, not_ready_fails=not_ready_fails)
         try:
             if self.policy.delete_after_transfer:
-                self.engine.prove_and_delete(self.records, summary, self._publish)
+                self.engine.prove_and_delete(summary, self._publish)
         finally:
-            self.engine.remove_stale_parts(self.records)
+            self.engine.remove_stale_parts()
             self._publish()
+            self.close()
         self._close_phase()
         summary.manifest = self._manifest_url()
+        summary.manifest_path = self.engine.root / MANIFEST_DIR / self.manifest
         summary.seconds = self._elapsed
         summary.requests = self._requests
         summary.retries = self._retries

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -184,3 +185,17 @@ def read_text(path: Any) -> str | None:
             return handle.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+def file_size(path: Any) -> int | None:
+    """The size of one stored file, or ``None`` if there is none (one request on an object store)."""
+    try:
+        if is_local(path):
+            found = local_path(path).lstat()
+            return found.st_size if stat.S_ISREG(found.st_mode) else None
+        with suppress(Exception):
+            path.fs.invalidate_cache(path.path)
+        info = path.fs.info(path.path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return int(info.get("size") or 0) if info.get("type") == "file" else None
