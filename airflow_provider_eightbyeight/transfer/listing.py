@@ -26,11 +26,11 @@ class FolderCache:
     File sizes at the destination by folder (see the module docs). Thread-safe; folders are listed in
     parallel, each once.
 
-    :param max_entries: the most names kept from listings.
+    :param max_entries: the most names kept from listings (default :data:`MAX_CACHED_ENTRIES`).
     """
 
-    def __init__(self, max_entries: int = MAX_CACHED_ENTRIES) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int | None = None) -> None:
+        self.max_entries = MAX_CACHED_ENTRIES if max_entries is None else max_entries
         self._listings: OrderedDict[str, dict[str, int] | None] = OrderedDict()  # None: too big, ask per file
         self._entries = 0
         self._lock = threading.Lock()

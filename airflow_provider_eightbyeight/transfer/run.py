@@ -25,14 +25,16 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
 from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
-from airflow_provider_eightbyeight.models import ObjectState, StoredObject
+from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.engine import (
     ON_ARCHIVED,
@@ -54,7 +56,11 @@ from airflow_provider_eightbyeight.transfer.manifest import (
 )
 from airflow_provider_eightbyeight.transfer.store import RunStore
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: The most objects in one bulk job (8x8 caps a job at 2 GB; this bounds the memory a batch needs).
+BULK_MAX_OBJECTS = 5000
+#: Batches filling at once per region (more are needed only when objects share names).
+MAX_FILLING_BATCHES = 8
 #: How many AVAILABLE objects ``strategy="auto"`` looks at to choose between bulk zips and single downloads.
 AUTO_SAMPLE = 1000
 _GONE = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
@@ -136,6 +142,40 @@ class Pause:
 Ref = tuple[str, str | None]
 
 
+class _Batch:
+    """A bulk job's objects while it fills: their bytes and names (a zip cannot hold one name twice)."""
+
+    def __init__(self) -> None:
+        self.items: list[PlannedObject] = []
+        self.names: set[str] = set()
+        self.bytes = 0
+
+    def takes(self, item: PlannedObject, name: str, limit: int) -> bool:
+        """Whether the item fits: a name not yet in the batch, and the bytes within the job limit."""
+        return name not in self.names and self.bytes + _bulk_size(item, limit) <= limit
+
+    def add(self, item: PlannedObject, name: str, limit: int) -> None:
+        self.items.append(item)
+        self.names.add(name)
+        self.bytes += _bulk_size(item, limit)
+
+    def full(self, limit: int) -> bool:
+        return len(self.items) >= BULK_MAX_OBJECTS or self.bytes >= limit
+
+
+def _bulk_size(item: PlannedObject, limit: int) -> int:
+    """Bytes an object takes in a job (unknown size: the whole limit, so it has a job of its own)."""
+    return item.obj.size if item.obj.size is not None else limit
+
+
+@dataclass
+class _Fetched:
+    """A finished bulk job and its zip on local disk, or ``None`` where there is nothing to extract."""
+
+    job: BulkJob | None = None
+    zip_path: Path | None = None
+
+
 class TransferRun:
     """
     Owns one transfer run (see the module docs).
@@ -205,15 +245,17 @@ class TransferRun:
             self._close_phase()
 
     def state(self) -> dict[str, Any]:
-        """What the run needs to resume in another process (JSON; ids and paths only)."""
+        """
+        What the run needs to resume in another process: small JSON whatever the number of objects (the
+        objects waited for are in the manifest published at the pause).
+        """
         return {
             "version": STATE_VERSION,
             "manifest": self.manifest,
             "strategy": self.strategy,
             "regions": sorted(self.regions),
-            "jobs": self.jobs,
-            "restoring": [list(r) for r in self.restoring],
-            "waiting": [list(r) for r in self.waiting],
+            # what each job holds, and what is restoring or pending, is in the manifest published at the pause
+            "jobs": [{"zip_name": j["zip_name"], "region": j["region"], "count": j["count"]} for j in self.jobs],
             "waited": self.waited,
             "elapsed": self._elapsed,
             "requests": self._requests,
@@ -223,7 +265,7 @@ class TransferRun:
     @classmethod
     def from_state(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
         """Rebuild a run from :meth:`state` and the manifest it published at its pause."""
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        if not isinstance(state, dict) or state.get("version") not in (1, STATE_VERSION):
             raise ConfigurationError(
                 f"Cannot resume the transfer: its saved state is missing or unreadable ({state!r:.200})"
             )
@@ -231,9 +273,10 @@ class TransferRun:
         run.manifest = state["manifest"]
         run.strategy = state["strategy"]
         run.regions = set(state["regions"])
-        run.jobs = state["jobs"]
-        run.restoring = [(i, r) for i, r in state["restoring"]]
-        run.waiting = [(i, r) for i, r in state["waiting"]]
+        legacy = state["version"] == 1  # an older release paused with the ids in the state itself
+        run.jobs = [{"zip_name": j["zip_name"], "region": j["region"], "count": 0} for j in state["jobs"]]
+        in_jobs = {i: (j["zip_name"], p) for j in state["jobs"] for i, p in j.get("items", ())} if legacy else {}
+        restoring = {i for i, _ in state["restoring"]} if legacy else set()
         run.waited = state["waited"]
         run._elapsed = state["elapsed"]
         run._requests = state["requests"]
@@ -244,26 +287,49 @@ class TransferRun:
             batch: list[ManifestRecord] = []
             for record in published:
                 if record.status == Status.WAITING:  # every one still needs a fate
-                    run._unrecorded[record.id] = StoredObject(
-                        id=record.id, region=record.region, type=record.type, name=record.name, state=record.state
-                    )
-                    continue
+                    if record.id in in_jobs:
+                        record.extra.update(wait="bulk", job=in_jobs[record.id][0])
+                        record.path = in_jobs[record.id][1]
+                    elif legacy:
+                        record.extra["wait"] = "restore" if record.id in restoring else "pending"
+                    if not run._waits_for(record):
+                        continue
                 batch.append(record)
-                if record.path and record.status in COPY_STATUSES:
+                if record.path and (record.status in COPY_STATUSES or record.status == Status.WAITING):
                     run.taken.add(record.path.casefold())
                 if len(batch) >= 1000:
                     run.store.put_many(batch)
                     batch = []
             run.store.put_many(batch)
         except FileNotFoundError:
+            for job in run.jobs:  # nobody can collect them now
+                engine.cancel_job(job["zip_name"], job["region"])
+            run.close()
             raise ConfigurationError(
                 f"Cannot resume the transfer: the manifest it published when it paused, "
                 f"{storage.url_of(path)}, is gone",
                 hint="Do not remove manifests of runs that are still deferred; clear the task to start afresh",
             ) from None
-        for job in run.jobs:
-            run.taken.update(p.casefold() for _, p in job["items"])
         return run
+
+    def _waits_for(self, record: ManifestRecord) -> bool:
+        """
+        Put a ``waiting`` record of the pause manifest back where the run waits for it; ``True`` if it
+        stays in the store (objects in bulk jobs), ``False`` if it is followed in memory.
+        """
+        wait = record.extra.get("wait")
+        jobs = {j["zip_name"]: j for j in self.jobs}
+        if wait == "bulk" and record.extra.get("job") in jobs:
+            jobs[record.extra["job"]]["count"] += 1
+            return True
+        self._unrecorded[record.id] = StoredObject(
+            id=record.id, region=record.region, type=record.type, name=record.name, state=record.state
+        )
+        if wait == "restore":
+            self.restoring.append((record.id, record.region))
+        else:
+            self.waiting.append((record.id, record.region))
+        return False
 
     def close(self) -> None:
         """Remove the run's working state in this process (call it when the process stops running it)."""
@@ -305,7 +371,7 @@ class TransferRun:
             self.strategy = self.engine.choose_strategy(self.policy.strategy, [])
         pause = None
         if self.strategy == "bulk":
-            pause = self._start_bulk(list(stream))
+            pause = self._start_bulk(stream)
         else:  # copying starts with the first page of the search; memory holds what is in flight
             self._copy(self.engine.iter_plan(stream, self.taken), final=False)
         if self._to_restore:
@@ -475,12 +541,18 @@ class TransferRun:
 
     # ------------------------------------------------------------------ bulk
 
-    def _start_bulk(self, available: list[StoredObject]) -> Pause | None:
-        """Skip what is present, start zip jobs for the rest (a refused job: its objects one by one)."""
+    def _start_bulk(self, available: Iterable[StoredObject]) -> Pause | None:
+        """
+        Start zip jobs as batches fill while the search pages (objects already present are skipped; a
+        refused job's objects are downloaded one by one). A started job's objects wait in the run's store
+        (``waiting`` records naming the job), so memory holds only the batches still filling.
+        """
         from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightBulkJobTrigger
 
-        todo: list[PlannedObject] = []
-        for item in self.engine.plan(available, self.taken):
+        limit = self.policy.bulk_limit_bytes
+        filling: dict[str | None, list[_Batch]] = {}
+        single: list[PlannedObject] = []
+        for item in self.engine.iter_plan(available, self.taken):
             try:
                 placed, existing = self.engine.place(item)
             except Exception as err:
@@ -488,31 +560,35 @@ class TransferRun:
                 continue
             if existing is not None:
                 self._add(existing)
-            else:
-                todo.append(placed)
-        limit = self.policy.bulk_limit_bytes
-        single = self.engine.too_big_for_bulk(todo, limit)
+                continue
+            size = placed.obj.size
+            if size is not None and size > limit:  # a job cannot hold it
+                single.append(placed)
+                if len(single) >= self.engine.options.max_workers * 4:
+                    self._copy(single, final=False)
+                    single = []
+                continue
+            batches = filling.setdefault(placed.obj.region, [])
+            name = placed.obj.name or placed.obj.id
+            batch = next((b for b in batches if b.takes(placed, name, limit)), None)  # zip entries are names
+            if batch is None:
+                batch = _Batch()
+                batches.append(batch)
+            batch.add(placed, name, limit)
+            if batch.full(limit):
+                batches.remove(batch)
+                self._launch(batch.items, placed.obj.region)
+            elif len(batches) > MAX_FILLING_BATCHES:  # many objects share names: start the oldest batch
+                self._launch(batches.pop(0).items, placed.obj.region)
         if single:
             self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
             self._copy(single, final=False)
-        by_region: dict[str | None, list[PlannedObject]] = {}
-        for item in todo:
-            if item not in single:
-                by_region.setdefault(item.obj.region, []).append(item)
-        for region, items in by_region.items():
-            for batch in self.engine.bulk_batches(items, limit):
-                job = self.engine.start_job(batch, region)
-                if job is None:
-                    self._copy(batch, final=False)
-                    continue
-                self.jobs.append(
-                    {"zip_name": job.zip_name, "region": region, "items": [[p.obj.id, p.relative_path] for p in batch]}
-                )
+        for region, batches in filling.items():
+            for batch in batches:
+                self._launch(batch.items, region)
         if not self.jobs:
             return None
-        self.log.info(
-            "Started %d bulk job(s) for %d object(s).", len(self.jobs), sum(len(j["items"]) for j in self.jobs)
-        )
+        self.log.info("Started %d bulk job(s) for %d object(s).", len(self.jobs), sum(j["count"] for j in self.jobs))
         return Pause(
             trigger=EightByEightBulkJobTrigger(
                 eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
@@ -524,8 +600,29 @@ class TransferRun:
             what=f"{len(self.jobs)} bulk job(s)",
         )
 
+    def _launch(self, batch: list[PlannedObject], region: str | None) -> None:
+        """Start one job for ``batch`` (its objects then wait in the store), or copy them alone if refused."""
+        if not batch:
+            return
+        job = self.engine.start_job(batch, region)
+        if job is None:
+            self._copy(batch, final=False)
+            return
+        self.jobs.append({"zip_name": job.zip_name, "region": region, "count": len(batch)})
+        waiting = []
+        for item in batch:
+            record = self.engine.not_copied_record(item.obj, Status.WAITING, "in bulk job")
+            record.path = item.relative_path
+            record.extra.update(wait="bulk", job=job.zip_name)
+            waiting.append(record)
+            self._unrecorded.pop(item.obj.id, None)  # its waiting record names it from now on
+        self.store.put_many(waiting)
+
     def _collect_bulk(self, event: dict[str, Any]) -> None:
-        """Copy every finished job's zip; jobs not finished are cancelled and their objects fetched alone."""
+        """
+        Copy every finished job's zip; jobs not finished are cancelled and their objects fetched alone. The
+        next job's zip downloads while this one's entries are extracted.
+        """
         jobs, self.jobs = self.jobs, []
         given = event.get("jobs")
         statuses: dict[str, Any] = given if isinstance(given, dict) else {}
@@ -536,51 +633,66 @@ class TransferRun:
                 event.get("status"),
                 event.get("message"),
             )
-        refs = [(object_id, job["region"]) for job in jobs for object_id, _ in job["items"]]
-        try:
-            current = self.engine.read_back(refs)
-        except EightByEightError as err:
-            for job in jobs:
+        for job in jobs:
+            if statuses.get(job["zip_name"]) not in ("DONE", "PARTIAL_DONE", "FAILED", "CANCELLED"):
                 self.engine.cancel_job(job["zip_name"], job["region"])
-            for object_id, region in refs:
-                obj = StoredObject(id=object_id, region=region)
+        with ThreadPoolExecutor(1, thread_name_prefix="8x8-zip") as prefetch:
+            ahead: list[Future[_Fetched]] = []
+            for index, job in enumerate(jobs):
+                while len(ahead) < 2 and index + len(ahead) < len(jobs):  # this job's zip, and the next one's
+                    upcoming = jobs[index + len(ahead)]
+                    ahead.append(prefetch.submit(self._fetch_zip, upcoming, statuses.get(upcoming["zip_name"])))
+                fetched = ahead.pop(0).result()
+                try:
+                    self._collect_job(job, fetched)
+                finally:
+                    if fetched.zip_path is not None:
+                        fetched.zip_path.unlink(missing_ok=True)
+
+    def _fetch_zip(self, job: dict[str, Any], status: Any) -> _Fetched:
+        """The finished job and its downloaded zip (``None`` parts: nothing to extract, fall back)."""
+        if status not in ("DONE", "PARTIAL_DONE"):
+            self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job["zip_name"], status)
+            return _Fetched()
+        try:
+            finished = self.engine.hook.get_bulk_job(job["zip_name"], region=job["region"])
+            if not finished.has_zip:
+                self.log.warning("Bulk job %s ended %s; downloading one by one.", finished.zip_name, finished.status)
+                return _Fetched(finished)
+            return _Fetched(finished, self.engine.download_zip(finished, job["region"]))
+        except EightByEightError as err:
+            self.log.warning("Bulk job %s unusable (%s); downloading one by one.", job["zip_name"], err)
+            return _Fetched()
+
+    def _collect_job(self, job: dict[str, Any], fetched: _Fetched) -> None:
+        """Copy one job's objects (from its zip where usable), after reading their state again."""
+        waiting = list(self.store.records([Status.WAITING], tag=job["zip_name"]))
+        try:
+            current = self.engine.read_back((r.id, job["region"]) for r in waiting)
+        except EightByEightError as err:
+            for record in waiting:
+                obj = StoredObject(id=record.id, region=job["region"], type=record.type, name=record.name)
                 self._add(
                     self.engine.failed_record(
-                        object_id, None, f"could not read its metadata after the bulk wait: {err}", obj=obj
+                        record.id, None, f"could not read its metadata after the bulk wait: {err}", obj=obj
                     )
                 )
             return
-        for job in jobs:
-            planned: list[PlannedObject] = []
-            for object_id, path in job["items"]:
-                found = current.get(object_id)
-                if found is None:
-                    gone = StoredObject(id=object_id, region=job["region"])
-                    self._add(
-                        self.engine.failed_record(
-                            object_id, None, "no longer found at 8x8 after the bulk wait", obj=gone
-                        )
-                    )
-                elif not found.is_available:
-                    self._triage(found, [], final=False, after="(its state changed during the run)")
-                else:
-                    self._unrecorded[object_id] = found
-                    planned.append(self.engine.at(found, path))
-            status = statuses.get(job["zip_name"])
-            if status in ("DONE", "PARTIAL_DONE"):
-                try:
-                    finished = self.engine.hook.get_bulk_job(job["zip_name"], region=job["region"])
-                    records = self.engine.copy_finished_job(finished, job["region"], planned)
-                except EightByEightError as err:
-                    self.log.warning("Bulk job %s unusable (%s); downloading one by one.", job["zip_name"], err)
-                    records = self.engine.copy_from_zip(None, None, planned)
+        planned: list[PlannedObject] = []
+        for record in waiting:
+            found = current.get(record.id)
+            if found is None:
+                gone = StoredObject(id=record.id, region=job["region"], type=record.type, name=record.name)
+                self._add(
+                    self.engine.failed_record(record.id, None, "no longer found at 8x8 after the bulk wait", obj=gone)
+                )
+            elif not found.is_available:
+                self._triage(found, [], final=False, after="(its state changed during the run)")
             else:
-                if status not in ("FAILED", "CANCELLED"):
-                    self.engine.cancel_job(job["zip_name"], job["region"])
-                self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job["zip_name"], status)
-                records = self.engine.copy_from_zip(None, None, planned)
-            for record in records:
-                self._take(record, final=False)
+                self._unrecorded[record.id] = found
+                planned.append(self.engine.at(found, record.path))
+        for record in self.engine.copy_from_zip(fetched.job, fetched.zip_path, planned):
+            self._take(record, final=False)
 
     # ------------------------------------------------------------------ manifest and end
 
@@ -599,23 +711,30 @@ class TransferRun:
                 self.store.put_many(stale)
                 stale = []
         self.store.put_many(stale)
-        waiting = [
-            self.engine.not_copied_record(
-                self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region), Status.WAITING, why
-            )
-            for why, refs in (
-                ("in bulk job", [(i, j["region"]) for j in self.jobs for i, _ in j["items"]]),
-                ("restoring", self.restoring),
-                ("not ready yet", self.waiting),
-            )
-            for object_id, region in refs
-        ]
-        self._publish(waiting)
+        self._publish(self._waiting_records())
         self.log.info("Pausing for %s; the manifest so far is %s.", pause.what, self._manifest_url())
         return pause
 
-    def _publish(self, extra: list[ManifestRecord] | None = None) -> None:
-        write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra or []))
+    def _waiting_records(self) -> Iterator[ManifestRecord]:
+        """
+        A ``waiting`` record per object restoring or pending (``extra["wait"]``: ``restore`` or ``pending``);
+        objects in bulk jobs have theirs in the store already (``wait="bulk"``, their ``job`` and planned
+        path). A resumed run reads them back, so the saved state stays small whatever the number of objects.
+        """
+
+        def waiting(object_id: str, region: str | None, why: str, **extra: Any) -> ManifestRecord:
+            obj = self._unrecorded.get(object_id) or StoredObject(id=object_id, region=region)
+            record = self.engine.not_copied_record(obj, Status.WAITING, why)
+            record.extra.update(extra)
+            return record
+
+        for object_id, region in self.restoring:
+            yield waiting(object_id, region, "restoring", wait="restore")
+        for object_id, region in self.waiting:
+            yield waiting(object_id, region, "not ready yet", wait="pending")
+
+    def _publish(self, extra: Iterable[ManifestRecord] = ()) -> None:
+        write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra))
 
     def _manifest_url(self) -> str:
         return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
@@ -639,6 +758,7 @@ class TransferRun:
                 self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
         for obj in list(self._unrecorded.values()):
             self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
+        self._unwait(reason)
         try:
             self._publish()
             self.log.error("The run failed; the manifest of what it did is %s.", self._manifest_url())
@@ -647,10 +767,22 @@ class TransferRun:
         finally:
             self.close()
 
+    def _unwait(self, reason: str) -> None:
+        """Objects still waiting in the store (in bulk jobs nobody will collect) fail, for ``reason``."""
+        failed = []
+        for record in self.store.records([Status.WAITING]):
+            obj = StoredObject(id=record.id, region=record.region, type=record.type, name=record.name)
+            failed.append(self.engine.failed_record(record.id, None, reason, obj=obj))
+            if len(failed) >= 1000:
+                self.store.put_many(failed)
+                failed = []
+        self.store.put_many(failed)
+
     def _finish(self) -> TransferSummary:
         """Delete what was proved (if asked), publish the manifest and build the summary."""
         for obj in list(self._unrecorded.values()):  # defensive: every object seen gets a fate
             self._add(self.engine.failed_record(obj.id, None, "no outcome was recorded (internal error)", obj=obj))
+        self._unwait("no outcome was recorded (internal error)")
         summary = TransferSummary(destination=storage.url_of(self.engine.root), strategy=self.strategy)
         not_ready_fails = self.policy.on_not_ready != "report"
         for record in self.store.records():

@@ -46,7 +46,8 @@ class RunStore:
         self._db.executescript(
             """
             CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
-                                  status TEXT NOT NULL, data TEXT NOT NULL);
+                                  status TEXT NOT NULL, tag TEXT, data TEXT NOT NULL);
+            CREATE INDEX records_by_tag ON records (tag, seq) WHERE tag IS NOT NULL;
             CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE taken (path TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE owners (path TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
@@ -60,44 +61,50 @@ class RunStore:
 
     def put(self, record: ManifestRecord) -> None:
         """Add a record, or replace the record of the same id (keeping its place in the order)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO records (id, status, data) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data",
-                (record.id, record.status, _dump(record)),
-            )
+        self._put_batch([_row(record)])
 
     def put_many(self, records: Iterable[ManifestRecord]) -> None:
         """:meth:`put` for many records (one transaction per chunk)."""
-        batch: list[tuple[str, str, str]] = []
+        batch: list[tuple[str, str, str | None, str]] = []
         for record in records:
-            batch.append((record.id, record.status, _dump(record)))
+            batch.append(_row(record))
             if len(batch) >= CHUNK:
                 self._put_batch(batch)
                 batch = []
         if batch:
             self._put_batch(batch)
 
-    def _put_batch(self, batch: list[tuple[str, str, str]]) -> None:
+    def _put_batch(self, batch: list[tuple[str, str, str | None, str]]) -> None:
+        if not batch:
+            return
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT INTO records (id, status, data) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data",
+                "INSERT INTO records (id, status, tag, data) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+                "SET status = excluded.status, tag = excluded.tag, data = excluded.data",
                 batch,
             )
             self._db.execute("COMMIT")
 
-    def records(self, statuses: Iterable[str] | None = None) -> Iterator[ManifestRecord]:
-        """The records in the order they were first made, read :data:`CHUNK` at a time."""
+    def records(self, statuses: Iterable[str] | None = None, *, tag: str | None = None) -> Iterator[ManifestRecord]:
+        """
+        The records in the order they were first made, read :data:`CHUNK` at a time.
+
+        :param statuses: Optional. Only records of these statuses.
+        :param tag: Optional. Only ``waiting`` records of this bulk job (``extra["job"]``).
+        """
         wanted = sorted(set(statuses)) if statuses is not None else None
         where = f" AND status IN ({','.join('?' * len(wanted))})" if wanted else ""
+        params: tuple[Any, ...] = tuple(wanted or ())
+        if tag is not None:
+            where += " AND tag = ?"
+            params += (tag,)
         last = 0
         while True:
             with self._lock:
                 rows = self._db.execute(
                     f"SELECT seq, data FROM records WHERE seq > ?{where} ORDER BY seq LIMIT {CHUNK}",
-                    (last, *(wanted or ())),
+                    (last, *params),
                 ).fetchall()
             if not rows:
                 return
@@ -219,6 +226,11 @@ class TakenPaths:
         store = self._store
         with store._lock:
             store._db.execute("DELETE FROM taken WHERE path = ?", (path,))
+
+
+def _row(record: ManifestRecord) -> tuple[str, str, str | None, str]:
+    job = record.extra.get("job") if record.status == "waiting" else None
+    return record.id, record.status, job if isinstance(job, str) else None, _dump(record)
 
 
 def _dump(record: ManifestRecord) -> str:
