@@ -134,7 +134,14 @@ def test_delete_operator_deletes_ids_of_two_regions_each_in_its_region(make_hook
     assert all(emulator.get(i)["objectState"] == "REVOKED" for i in east + uk)
     assert emulator.stats()["requests"]["delete"] == 2  # one per region, never an id in the wrong region
     quiet = EightByEightDeleteObjectsOperator(task_id="q", object_ids=["nowhere"], fail_on_error=False)
-    assert quiet.execute({}) == {"deleted": [], "failed": {}, "not_found": ["nowhere"]}
+    assert quiet.execute({}) == {
+        "deleted": [],
+        "failed": {},
+        "not_found": ["nowhere"],
+        "deleted_count": 0,
+        "failed_count": 0,
+        "not_found_count": 1,
+    }
 
 
 # ---------------------------------------------------------------------------- content refusals

@@ -206,3 +206,42 @@ def test_trigger_event_carries_a_count_not_ids(available):
     )
     event = asyncio.run(first_event(trigger))
     assert event == {"status": "success", "count": 3}  # counted up to min_count only, however many match
+
+
+# ---------------------------------------------------------------------------- delete and restore operators
+
+
+def test_delete_names_at_most_the_bound_but_counts_everything(available, emulator, caplog):
+    from airflow_provider_eightbyeight.operators import EightByEightDeleteObjectsOperator
+
+    op = EightByEightDeleteObjectsOperator(
+        task_id="purge", object_ids=available[:7], max_xcom_items=3, created_after=None
+    )
+    captured(op, caplog)
+    result = op.execute({"ti": FakeTI()})
+    assert len(result["deleted"]) == 3 and set(result["deleted"]) <= set(available[:7])
+    assert result["deleted_count"] == 7 and result["failed_count"] == 0 and result["not_found_count"] == 0
+    assert all(emulator.get(i)["objectState"] in ("REVOKED", "DELETED") for i in available[:7])  # all deleted
+    assert "at most 3 ids per list" in caplog.text
+
+
+def test_restore_refuses_more_objects_than_it_may_name_before_restoring_any(make_hook, emulator):
+    from airflow_provider_eightbyeight.operators import EightByEightRestoreObjectsOperator
+
+    make_hook()
+    archived = [emulator.add_object("us-east", size=100, state="ARCHIVED")["id"] for _ in range(5)]
+    op = EightByEightRestoreObjectsOperator(
+        task_id="restore", object_ids=archived, max_xcom_items=4, wait_for_completion=False, created_after=None
+    )
+    with pytest.raises(XComBoundExceededError, match="More than 4 objects to restore"):
+        op.execute({"ti": FakeTI()})
+    by_search = EightByEightRestoreObjectsOperator(
+        task_id="restore2", max_xcom_items=4, wait_for_completion=False, created_after=None
+    )
+    with pytest.raises(XComBoundExceededError, match="nothing was restored"):
+        by_search.execute({"ti": FakeTI()})
+    assert all(emulator.get(i)["objectState"] == "ARCHIVED" for i in archived)
+    within = EightByEightRestoreObjectsOperator(
+        task_id="restore3", object_ids=archived[:4], max_xcom_items=4, wait_for_completion=False, created_after=None
+    )
+    assert within.execute({"ti": FakeTI()}) == archived[:4]

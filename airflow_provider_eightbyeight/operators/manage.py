@@ -19,10 +19,21 @@ from airflow_provider_eightbyeight.operators._criteria import (
     stash_for_resume,
     unstash_after_resume,
 )
+from airflow_provider_eightbyeight.operators.list_objects import XComBoundExceededError
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightRestoreTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+#: The most ids the delete and restore operators name in XCom (about 0.4 MB of ids).
+DEFAULT_MAX_XCOM_ITEMS = 10_000
+
+
+def _bound(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_xcom_items must be a positive whole number, got {value!r}")
+    return value
 
 
 class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
@@ -36,9 +47,12 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
     :param confirm_delete_by_filter: Required to delete what a search (no ``object_ids``) finds.
     :param fail_on_error: Fail the task when some objects could not be deleted.
     :param batch_size: Ids per delete request.
+    :param max_xcom_items: The most ids (and failures) each list of the XCom names (default 10,000, about
+        0.4 MB); the counts are always whole and the log says when a list was cut.
     (Search arguments: see :class:`~airflow_provider_eightbyeight.operators._criteria.EightByEightSearchBaseOperator`.)
-    :return: ``{"deleted": [...], "failed": {id: reason}, "not_found": [...]}``; only deletions 8x8
-        confirms (the object reads REVOKED or DELETED afterwards) count as deleted.
+    :return: ``{"deleted": [...], "failed": {id: reason}, "not_found": [...], "deleted_count": n,
+        "failed_count": n, "not_found_count": n}``; only deletions 8x8 confirms (the object reads REVOKED or
+        DELETED afterwards) count as deleted.
     """
 
     template_fields: Sequence[str] = (*CRITERIA_TEMPLATE_FIELDS, "object_ids")
@@ -51,6 +65,7 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
         confirm_delete_by_filter: bool = False,
         fail_on_error: bool = True,
         batch_size: int = 100,
+        max_xcom_items: int = DEFAULT_MAX_XCOM_ITEMS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,6 +73,7 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
         self.confirm_delete_by_filter = confirm_delete_by_filter
         self.fail_on_error = fail_on_error
         self.batch_size = batch_size
+        self.max_xcom_items = _bound(max_xcom_items)
 
     def execute(self, context: Context) -> dict[str, Any]:
         ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
@@ -92,7 +108,21 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
                 f"{len(failed) + len(not_found)} object(s) were not deleted: {'; '.join(problems[:20])}",
                 hint="Check the ids and their region; fail_on_error=False only reports them",
             )
-        return {"deleted": deleted, "failed": failed, "not_found": not_found}
+        bound = self.max_xcom_items
+        if max(len(deleted), len(failed), len(not_found)) > bound:
+            self.log.warning(
+                "The XCom names at most %d ids per list (max_xcom_items); the counts are whole, the task log "
+                "above and 8x8 itself have the rest.",
+                bound,
+            )
+        return {
+            "deleted": deleted[:bound],
+            "failed": dict(list(failed.items())[:bound]),
+            "not_found": not_found[:bound],
+            "deleted_count": len(deleted),
+            "failed_count": len(failed),
+            "not_found_count": len(not_found),
+        }
 
     def _regions_of(self, ids: list[str]) -> tuple[dict[str | None, list[str]], list[str]]:
         """Each id's region (see ``locate_objects``); ids found in no region are returned apart."""
@@ -115,6 +145,10 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
     :param wait_for_completion: Wait until every object is AVAILABLE.
     :param deferrable: Wait in the triggerer.
     :param poll_interval: Seconds between checks.
+    :param max_xcom_items: The most objects one task restores (default 10,000): its XCom names every id
+        restored, for a downstream transfer, so a larger set fails before anything is restored (split it
+        with :func:`~airflow_provider_eightbyeight.partition.windows`, or let the transfer restore with
+        ``on_archived="restore"``).
     :param timeout: Seconds to wait.
     (Search arguments: see :class:`~airflow_provider_eightbyeight.operators._criteria.EightByEightSearchBaseOperator`.)
     :return: the restored ids (for a downstream transfer's ``object_ids``).
@@ -132,9 +166,11 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | str = 600.0,
         timeout: float = 26 * 3600,
+        max_xcom_items: int = DEFAULT_MAX_XCOM_ITEMS,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("states", ["ARCHIVED"])
+        self.max_xcom_items = _bound(max_xcom_items)
         super().__init__(**kwargs)
         if isinstance(expiration_days, bool) or not 1 <= expiration_days <= 10:
             raise ValueError(f"expiration_days must be from 1 to 10, got {expiration_days!r}")
@@ -152,6 +188,7 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
         if ids is not None:
             # Each id in its own region (the one given, the connection's, or wherever it is found); unknown
             # ids fail the task before anything is restored.
+            self._within_bound(len(ids))
             located, missing = self.locate_objects(ids)
             if missing:
                 raise NotFoundError(
@@ -168,11 +205,11 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
         else:
             # Ids first, then restores: restoring objects leave ARCHIVED (8x8 may show them PENDING), which
             # would shift the later pages of a search still being read.
-            found = [
-                (obj.id, obj.region)
-                for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions())
-                if obj.state == ObjectState.ARCHIVED.value
-            ]
+            found: list[tuple[str, str | None]] = []
+            for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
+                if obj.state == ObjectState.ARCHIVED.value:
+                    found.append((obj.id, obj.region))
+                    self._within_bound(len(found))  # stops reading at the bound plus one
             for object_id, region in found:
                 self.hook.restore_object(object_id, self.expiration_days, region=region)
                 refs.append({"id": object_id, "region": region})
@@ -201,6 +238,18 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
                 )
             time.sleep(poll_interval)
         return restored
+
+    def _within_bound(self, count: int) -> None:
+        if count > self.max_xcom_items:
+            raise XComBoundExceededError(
+                f"More than {self.max_xcom_items:,} objects to restore, more than this task may name in XCom "
+                "(max_xcom_items); nothing was restored",
+                hint=(
+                    "Split the period with airflow_provider_eightbyeight.partition.windows() and .expand_kwargs(), "
+                    "let EightByEightTransferOperator restore and copy them (on_archived='restore'), or raise "
+                    "max_xcom_items"
+                ),
+            )
 
     def execute_complete(self, context: Context, event: dict[str, Any], restored: list[str] | None = None) -> list[str]:
         """Resume after the restore trigger: fail on error or timeout, else return the restored ids."""
