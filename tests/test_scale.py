@@ -257,3 +257,42 @@ def test_the_next_zip_downloads_while_this_one_is_extracted(conn, emulator, tmp_
     assert len(downloads) >= 3
     overlaps = [(d, e) for d in downloads for e in extractions if d[0] < e[1] and e[0] < d[1]]
     assert overlaps, f"no download overlapped an extraction: {downloads} vs {extractions}"
+
+
+# ---------------------------------------------------------------------------- concurrency backs off on 429
+
+
+def test_concurrency_halves_on_429_and_grows_back_one_per_round():
+    import logging
+
+    from airflow_provider_eightbyeight.transfer.engine import _Concurrency
+
+    limit = _Concurrency(8, logging.getLogger("t"))
+    assert limit.allowed == 16
+    limit.observe(rate_limited=1, completed=1)
+    assert limit.allowed == 8
+    limit.observe(rate_limited=3, completed=1)
+    assert limit.allowed == 4
+    for _ in range(3):
+        limit.observe(rate_limited=3, completed=1)
+    assert limit.allowed == 4  # a round is `allowed` completions
+    limit.observe(rate_limited=3, completed=1)
+    assert limit.allowed == 5
+    for _ in range(20):
+        limit.observe(rate_limited=3 + _, completed=1)  # 429 after 429: down to one at a time, never zero
+    assert limit.allowed == 1
+    for _ in range(500):
+        limit.observe(rate_limited=22, completed=1)
+    assert limit.allowed == 16  # back to the ceiling, never above
+
+
+def test_a_run_meeting_429s_slows_down_and_copies_everything(conn, emulator, tmp_path, make_hook, caplog):
+    from airflow_provider_eightbyeight.testing import FaultRule
+
+    emulator.add_fault(FaultRule(kind="status", route="content", status=429, retry_after="0", times=4))
+    hook = make_hook(retry_backoff=0.01, retry_max_wait=0.1)
+    engine = TransferEngine(hook, tmp_path.as_uri(), TransferOptions(max_workers=8))
+    summary = engine.run(hook.iter_objects("", region="us-east"))
+    assert summary.copied == 40 and summary.failed == 0
+    assert hook.stats.rate_limited == 4
+    assert "answered 429 (too many requests); copying" in caplog.text

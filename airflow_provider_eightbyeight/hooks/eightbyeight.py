@@ -107,6 +107,8 @@ class HookStats:
     token_requests: int = 0
     token_refreshes_after_401: int = 0
     bytes_downloaded: int = 0
+    #: Answers HTTP 429 (too many requests): callers that run requests in parallel back off on them.
+    rate_limited: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -421,6 +423,8 @@ class EightByEightHook(BaseHook):
     ) -> bool:
         """Sleep before a retry and return ``True``, or return ``False`` when the budget is spent."""
         retry_number = budget.used
+        if reason == "HTTP 429":
+            self.stats.add(rate_limited=1)
         if not budget.take():
             return False
         asked = parse_retry_after(retry_after)

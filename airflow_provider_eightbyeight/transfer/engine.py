@@ -324,6 +324,40 @@ class _Breaker:
         return not self.succeeded and self.kind in fatal and self.streak >= STOP_AFTER_SAME_FAILURES
 
 
+class _Concurrency:
+    """
+    How many objects are in flight: up to ``2 x max_workers`` (a queue keeps every worker busy), halved each
+    time 8x8 answers HTTP 429 (too many requests) and grown back by one per completed round of objects
+    (additive increase, multiplicative decrease), so a default worker count sized for a WAN round trip still
+    respects 8x8's rate limits.
+    """
+
+    def __init__(self, max_workers: int, log: Any) -> None:
+        self.ceiling = 2 * max_workers
+        self.allowed = self.ceiling
+        self.log = log
+        self._seen_429 = 0
+        self._done = 0
+
+    def observe(self, rate_limited: int, completed: int) -> None:
+        """Take the hook's count of 429 answers so far and the number of objects just completed."""
+        if rate_limited > self._seen_429:
+            self._seen_429 = rate_limited
+            lowered = max(1, self.allowed // 2)
+            if lowered < self.allowed:
+                self.log.warning(
+                    "8x8 answered 429 (too many requests); copying %d object(s) at a time instead of %d.",
+                    lowered,
+                    self.allowed,
+                )
+            self.allowed, self._done = lowered, 0
+            return
+        if self.allowed < self.ceiling:
+            self._done += completed
+            if self._done >= self.allowed:
+                self.allowed, self._done = self.allowed + 1, 0
+
+
 class TransferEngine:
     """
     Copies 8x8 objects to one destination with one hook (one pooled session) and a pool of threads.
@@ -355,6 +389,8 @@ class TransferEngine:
         self._history_lock = threading.Lock()
         self._folders = FolderCache()
         self.breaker = _Breaker()
+        #: How many copies run at once: ``max_workers``, less while 8x8 answers 429 (see :class:`_Concurrency`).
+        self.concurrency = _Concurrency(self.options.max_workers, self.log)
 
     def close(self) -> None:
         """Remove the run's working state (see :mod:`.store`); the published manifest stays."""
@@ -437,13 +473,13 @@ class TransferEngine:
         object's problem; if every attempt fails the same fatal way (:class:`_Breaker`), the items not
         yet started are recorded as failed without an attempt.
         """
-        limit = self.options.max_workers * 2
+        limit = self.concurrency
         with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy") as pool:
             pending: set[Future[ManifestRecord]] = set()
             iterator = iter(items)
             source_error: BaseException | None = None
             while True:
-                while len(pending) < limit and not self.breaker.tripped and source_error is None:
+                while len(pending) < limit.allowed and not self.breaker.tripped and source_error is None:
                     try:
                         item = next(iterator, None)
                     except Exception as err:  # the search failed: finish what is in flight, then raise
@@ -455,6 +491,7 @@ class TransferEngine:
                 if not pending:
                     break
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                limit.observe(self.hook.stats.rate_limited, len(done))
                 for future in done:
                     record = future.result()
                     self.breaker.saw(record)
