@@ -296,3 +296,36 @@ def test_a_run_meeting_429s_slows_down_and_copies_everything(conn, emulator, tmp
     assert summary.copied == 40 and summary.failed == 0
     assert hook.stats.rate_limited == 4
     assert "answered 429 (too many requests); copying" in caplog.text
+
+
+# ---------------------------------------------------------------------------- explicit ids stream too
+
+
+def test_explicit_ids_are_looked_up_chunk_by_chunk_while_copying(conn, emulator, tmp_path, monkeypatch):
+    """Many object_ids: one chunk's metadata at a time, copying from the first chunk; unknown ids are failed."""
+    monkeypatch.setattr("airflow_provider_eightbyeight.operators._criteria.LOCATE_CHUNK", 10)
+    ids = [o["id"] for o in emulator.objects("us-east", states="AVAILABLE")]
+    unknown = ["nope-1", "nope-2", "nope-3"]
+    op = EightByEightTransferOperator(
+        task_id="t", destination=tmp_path.as_uri(), object_ids=[*ids[:20], *unknown, *ids[20:]], max_workers=2
+    )
+    real_lookup, real_download = op.hook.get_objects, op.hook.download_object
+    lookups = [0]
+    at_first_download: list[int] = []
+
+    def counting_lookup(*args, **kwargs):
+        lookups[0] += 1
+        return real_lookup(*args, **kwargs)
+
+    def noting_download(*args, **kwargs):
+        at_first_download.append(lookups[0])
+        return real_download(*args, **kwargs)
+
+    op.hook.get_objects = counting_lookup
+    op.hook.download_object = noting_download
+    with pytest.raises(Exception, match="3 object"):
+        drive(op)
+    records = {r["id"]: r for r in map(json.loads, next((tmp_path / MANIFEST_DIR).iterdir()).read_text().splitlines())}
+    assert {i for i, r in records.items() if r["status"] == "copied"} == set(ids)
+    assert {i for i, r in records.items() if r["status"] == "failed"} == set(unknown)
+    assert lookups[0] >= 4 and at_first_download[0] < lookups[0]  # copying began before the last chunk

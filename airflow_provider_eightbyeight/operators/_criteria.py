@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -17,6 +17,8 @@ from airflow_provider_eightbyeight.models import StoredObject
 
 #: ``region=`` values that mean every region of the account.
 ALL_REGIONS = ("all", "*")
+#: Explicit ids looked up at a time (one ``id=in`` search per 100 of them and region).
+LOCATE_CHUNK = 1000
 CRITERIA_TEMPLATE_FIELDS = (
     "eightbyeight_conn_id",
     "region",
@@ -130,6 +132,14 @@ class ObjectCriteriaMixin:
         region of the account in turn: one ``id=in`` search per 100 ids and region). Returns the objects found
         and, for the others, why not.
         """
+        missing: dict[str, str] = {}
+        return list(self.iter_located(ids, missing)), missing
+
+    def iter_located(self, ids: list[str], missing: dict[str, str]) -> Iterator[StoredObject]:
+        """
+        :meth:`locate_objects` as a stream, :data:`LOCATE_CHUNK` ids at a time (memory holds one chunk's
+        metadata, whatever the number of ids); ids found nowhere are added to ``missing`` as they are known.
+        """
         regions = self.search_regions()
         names = list(regions["region"] or [])
         if names and not regions["all_regions"]:
@@ -138,16 +148,20 @@ class ObjectCriteriaMixin:
             candidates = [self.hook.settings.region]
         else:
             candidates = self.hook.get_regions()
-        found: dict[str, StoredObject] = {}
-        remaining = list(dict.fromkeys(ids))
-        for region in candidates:
-            if not remaining:
-                break
-            got = self.hook.get_objects(remaining, region=region)
-            found.update(got)
-            remaining = [i for i in remaining if i not in got]
-        missing = {i: f"not found at 8x8 (region {', '.join(candidates)})" for i in remaining}
-        return [found[i] for i in dict.fromkeys(ids) if i in found], missing
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), LOCATE_CHUNK):
+            chunk = unique[start : start + LOCATE_CHUNK]
+            found: dict[str, StoredObject] = {}
+            remaining = chunk
+            for region in candidates:
+                if not remaining:
+                    break
+                got = self.hook.get_objects(remaining, region=region)
+                found.update(got)
+                remaining = [i for i in remaining if i not in got]
+            for object_id in remaining:
+                missing[object_id] = f"not found at 8x8 (region {', '.join(candidates)})"
+            yield from (found[i] for i in chunk if i in found)
 
     def search_regions(self) -> dict[str, Any]:
         """Keyword arguments for the hook's ``iter_objects``: ``region`` and ``all_regions``."""

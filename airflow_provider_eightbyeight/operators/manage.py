@@ -126,9 +126,9 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
 
     def _regions_of(self, ids: list[str]) -> tuple[dict[str | None, list[str]], list[str]]:
         """Each id's region (see ``locate_objects``); ids found in no region are returned apart."""
-        found, missing = self.locate_objects(ids)
+        missing: dict[str, str] = {}
         by_region: dict[str | None, list[str]] = {}
-        for obj in found:
+        for obj in self.iter_located(ids, missing):  # one chunk's metadata at a time
             by_region.setdefault(obj.region, []).append(obj.id)
         return by_region, list(missing)
 

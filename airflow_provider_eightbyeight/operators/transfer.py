@@ -225,7 +225,8 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
             if not ids:
                 self.log.info("No object ids given: nothing to copy.")
                 return [], {}
-            return self.locate_objects(ids)
+            missing: dict[str, str] = {}  # filled as the ids are looked up, chunk by chunk
+            return self.iter_located(ids, missing), missing
         # Every state that may still become copyable, so nothing the search could see is left out silently.
         extra = SEARCHED_STATES if not self.states else ()
         stream = self.hook.iter_objects(  # copying starts after the first page

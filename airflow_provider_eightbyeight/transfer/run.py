@@ -200,6 +200,7 @@ class TransferRun:
         self.waited = False
         self._to_restore: list[Ref] = []
         self._unrecorded: dict[str, StoredObject] = {}
+        self._missing: dict[str, str] = {}
         self._elapsed = 0.0
         self._requests = 0
         self._retries = 0
@@ -212,10 +213,12 @@ class TransferRun:
         """
         Take the objects (a search's results or ids' metadata) and copy what can be copied now.
 
-        :param missing: ids whose metadata could not be read, with why (recorded as failed).
+        :param missing: ids whose metadata could not be read, with why (recorded as failed); the object
+            source may add to it while it is read (ids looked up chunk by chunk), and the run takes them.
         :return: a :class:`Pause` to wait on, or the summary when the run is complete.
         """
-        return self._guarded(self._start, objects, missing or {})
+        self._missing = missing if missing is not None else {}
+        return self._guarded(self._start, objects)
 
     def resume(self, event: dict[str, Any]) -> Pause | TransferSummary:
         """Continue after the trigger of the last :class:`Pause` fired ``event``."""
@@ -358,9 +361,15 @@ class TransferRun:
         self._phase_started = time.monotonic()
         self._stats_at_phase = (self.engine.hook.stats.requests, self.engine.hook.stats.retries)
 
-    def _start(self, objects: Iterable[StoredObject], missing: dict[str, str]) -> Pause | TransferSummary:
-        for object_id, reason in missing.items():
-            self._add(self.engine.failed_record(object_id, None, reason))
+    def _record_missing(self) -> None:
+        """Record as failed the ids the object source could not find (taken from its ``missing``)."""
+        while self._missing:
+            object_id, reason = self._missing.popitem()
+            if self.store.first_sight(object_id):
+                self._add(self.engine.failed_record(object_id, None, reason))
+
+    def _start(self, objects: Iterable[StoredObject]) -> Pause | TransferSummary:
+        self._record_missing()
         counts = {"seen": 0, "available": 0}
         stream: Iterator[StoredObject] = self._available(objects, counts)
         if self.policy.strategy == "auto":  # decide on a sample, then go on with the rest of the stream
@@ -374,6 +383,7 @@ class TransferRun:
             pause = self._start_bulk(stream)
         else:  # copying starts with the first page of the search; memory holds what is in flight
             self._copy(self.engine.iter_plan(stream, self.taken), final=False)
+        self._record_missing()  # ids the source looked up and did not find, now that it is read
         if self._to_restore:
             self._request_restores()
         self.log.info(
@@ -759,6 +769,7 @@ class TransferRun:
         for obj in list(self._unrecorded.values()):
             self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
         self._unwait(reason)
+        self._record_missing()
         try:
             self._publish()
             self.log.error("The run failed; the manifest of what it did is %s.", self._manifest_url())
