@@ -384,17 +384,29 @@ class TransferEngine:
         self.run_label = run_label
         self.log = log or logging.getLogger(__name__)
         self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
-        #: The run's records, seen ids, taken paths and earlier copies, on local disk (see :mod:`.store`).
-        self.store = RunStore()
+        self._store: RunStore | None = None
+        self._in_flight: set[Future[ManifestRecord]] = set()
+        self._in_flight_lock = threading.Lock()
         self._history_lock = threading.Lock()
         self._folders = FolderCache()
         self.breaker = _Breaker()
         #: How many copies run at once: ``max_workers``, less while 8x8 answers 429 (see :class:`_Concurrency`).
         self.concurrency = _Concurrency(self.options.max_workers, self.log)
 
+    @property
+    def store(self) -> RunStore:
+        """
+        The run's records, seen ids, taken paths and earlier copies, on local disk (see :mod:`.store`); a new
+        one after :meth:`close` (the engine can run again).
+        """
+        if self._store is None or self._store.closed:
+            self._store = RunStore()
+        return self._store
+
     def close(self) -> None:
         """Remove the run's working state (see :mod:`.store`); the published manifest stays."""
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     # ------------------------------------------------------------------ planning
 
@@ -474,7 +486,8 @@ class TransferEngine:
         yet started are recorded as failed without an attempt.
         """
         limit = self.concurrency
-        with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy") as pool:
+        pool = ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy")
+        try:
             pending: set[Future[ManifestRecord]] = set()
             iterator = iter(items)
             source_error: BaseException | None = None
@@ -487,7 +500,10 @@ class TransferEngine:
                         break
                     if item is None:
                         break
-                    pending.add(pool.submit(work, item))
+                    future = pool.submit(work, item)
+                    with self._in_flight_lock:
+                        self._in_flight.add(future)
+                    pending.add(future)
                 if not pending:
                     break
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -496,6 +512,8 @@ class TransferEngine:
                     record = future.result()
                     self.breaker.saw(record)
                     yield record
+                    with self._in_flight_lock:  # only once the run took it (see stop_copies)
+                        self._in_flight.discard(future)
             if source_error is not None:
                 raise source_error
             if self.breaker.tripped:
@@ -505,6 +523,27 @@ class TransferEngine:
                 )
                 for item in iterator:
                     yield self.failed_record(item.obj.id, item, reason, obj=item.obj)
+        finally:  # the consumer stopped (an error, a kill): start nothing new, let running copies finish
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop_copies(self) -> list[ManifestRecord]:
+        """
+        Stop the copy pool of an interrupted run: copies not started are cancelled, running ones finish, and
+        their records (not yet taken by the run) are returned, so the manifest tells what they did.
+        """
+        with self._in_flight_lock:
+            futures, self._in_flight = list(self._in_flight), set()
+        records = []
+        for future in futures:
+            if future.cancel():
+                continue
+            try:
+                record = future.result()
+            except BaseException:
+                continue
+            if not record.extra.get("zip_fallback"):
+                records.append(record)
+        return records
 
     def copy_all(self, planned: Iterable[PlannedObject], *, restored: bool = False) -> Iterator[ManifestRecord]:
         """Copy (or skip) every planned object, logging progress; a list gives totals, a stream does not."""

@@ -321,9 +321,9 @@ class TransferRun:
         stays in the store (objects in bulk jobs), ``False`` if it is followed in memory.
         """
         wait = record.extra.get("wait")
-        jobs = {j["zip_name"]: j for j in self.jobs}
-        if wait == "bulk" and record.extra.get("job") in jobs:
-            jobs[record.extra["job"]]["count"] += 1
+        job = next((j for j in self.jobs if j["zip_name"] == record.extra.get("job")), None) if wait == "bulk" else None
+        if job is not None:
+            job["count"] += 1
             return True
         self._unrecorded[record.id] = StoredObject(
             id=record.id, region=record.region, type=record.type, name=record.name, state=record.state
@@ -479,8 +479,15 @@ class TransferRun:
         for record in self.engine.copy_all(planned, restored=restored):
             self._take(record, final=final)
 
+    def _forget_waiting(self, record: ManifestRecord) -> None:
+        """An object no longer waited for in its bulk job: drop its record and free its path (decided anew)."""
+        self.store.delete(record.id)
+        if record.path:
+            self.taken.discard(record.path.casefold())
+
     def _take(self, record: ManifestRecord, *, final: bool) -> None:
         if record.status == Status.NOT_READY and record.id in self._unrecorded:
+            self.store.delete(record.id)  # a bulk job's waiting record, if it had one
             self.taken.discard(record.path.casefold())  # its path stays its own for later
             obj = dataclasses.replace(self._unrecorded[record.id], state=record.state)
             self.log.info("Object %s is %s now (it was AVAILABLE when found).", obj.id, obj.state)
@@ -646,8 +653,9 @@ class TransferRun:
         for job in jobs:
             if statuses.get(job["zip_name"]) not in ("DONE", "PARTIAL_DONE", "FAILED", "CANCELLED"):
                 self.engine.cancel_job(job["zip_name"], job["region"])
-        with ThreadPoolExecutor(1, thread_name_prefix="8x8-zip") as prefetch:
-            ahead: list[Future[_Fetched]] = []
+        prefetch = ThreadPoolExecutor(1, thread_name_prefix="8x8-zip")
+        ahead: list[Future[_Fetched]] = []
+        try:
             for index, job in enumerate(jobs):
                 while len(ahead) < 2 and index + len(ahead) < len(jobs):  # this job's zip, and the next one's
                     upcoming = jobs[index + len(ahead)]
@@ -658,6 +666,13 @@ class TransferRun:
                 finally:
                     if fetched.zip_path is not None:
                         fetched.zip_path.unlink(missing_ok=True)
+        finally:  # on an error, zips fetched ahead are removed too (each can be 2 GB)
+            prefetch.shutdown(wait=True, cancel_futures=True)
+            for future in ahead:
+                if not future.cancelled() and future.exception() is None:
+                    path = future.result().zip_path
+                    if path is not None:
+                        path.unlink(missing_ok=True)
 
     def _fetch_zip(self, job: dict[str, Any], status: Any) -> _Fetched:
         """The finished job and its downloaded zip (``None`` parts: nothing to extract, fall back)."""
@@ -697,6 +712,7 @@ class TransferRun:
                     self.engine.failed_record(record.id, None, "no longer found at 8x8 after the bulk wait", obj=gone)
                 )
             elif not found.is_available:
+                self._forget_waiting(record)
                 self._triage(found, [], final=False, after="(its state changed during the run)")
             else:
                 self._unrecorded[record.id] = found
@@ -761,16 +777,21 @@ class TransferRun:
     def _abort(self, err: BaseException) -> None:
         """The run failed: record every object seen but not yet recorded, and publish the manifest anyway."""
         reason = f"not attempted: the run stopped ({type(err).__name__}: {err})"
-        if self.jobs:  # nobody will collect them
-            try:
-                self.cancel()
-            except Exception as cancel_error:
-                self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
-        for obj in list(self._unrecorded.values()):
-            self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
-        self._unwait(reason)
-        self._record_missing()
+        if self.store.closed:  # the run had finished (manifest published) when the error came
+            self.log.error("The run was interrupted after it published its manifest %s.", self._manifest_url())
+            return
         try:
+            for record in self.engine.stop_copies():  # copies that were running: their own fate
+                self._add(record)
+            if self.jobs:  # nobody will collect them
+                try:
+                    self.cancel()
+                except Exception as cancel_error:
+                    self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
+            for obj in list(self._unrecorded.values()):
+                self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
+            self._unwait(reason)
+            self._record_missing()
             self._publish()
             self.log.error("The run failed; the manifest of what it did is %s.", self._manifest_url())
         except Exception as publish_error:  # the original error matters more

@@ -78,13 +78,27 @@ class RunStore:
         if not batch:
             return
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
+            self._transaction(
                 "INSERT INTO records (id, status, tag, data) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
                 "SET status = excluded.status, tag = excluded.tag, data = excluded.data",
                 batch,
             )
-            self._db.execute("COMMIT")
+
+    def _transaction(self, *statements: Any) -> None:
+        """Run ``(sql, rows)`` pairs in one transaction; on any error roll it back and raise (never left open)."""
+        self._db.execute("BEGIN")
+        try:
+            for sql, rows in zip(statements[::2], statements[1::2], strict=True):
+                self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def delete(self, object_id: str) -> None:
+        """Forget the record of ``object_id`` (its fate is decided again)."""
+        with self._lock:
+            self._db.execute("DELETE FROM records WHERE id = ?", (object_id,))
 
     def records(self, statuses: Iterable[str] | None = None, *, tag: str | None = None) -> Iterator[ManifestRecord]:
         """
@@ -161,17 +175,19 @@ class RunStore:
                 self._remember_batch([record])
 
     def _remember_batch(self, records: list[ManifestRecord]) -> None:
-        copies = [r for r in records if r.status in COPY_STATUSES and r.path]
+        copies = [  # a hand-edited line without a proper id or path says nothing about ownership
+            r
+            for r in records
+            if r.status in COPY_STATUSES and isinstance(r.id, str) and r.id and isinstance(r.path, str) and r.path
+        ]
         if not copies:
             return
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO copies (id, data) VALUES (?, ?)", [(r.id, _dump(r)) for r in copies if r.md5]
+        self._transaction(
+            "INSERT OR REPLACE INTO copies (id, data) VALUES (?, ?)",
+            [(r.id, _dump(r)) for r in copies if isinstance(r.md5, str)],
+            "INSERT OR REPLACE INTO owners (path, id) VALUES (?, ?)",
+            [(r.path.casefold(), r.id) for r in copies],
         )
-        self._db.executemany(
-            "INSERT OR REPLACE INTO owners (path, id) VALUES (?, ?)", [(r.path.casefold(), r.id) for r in copies]
-        )
-        self._db.execute("COMMIT")
 
     def owner(self, relative_path: str) -> str | None:
         """The id of the object a manifest recorded at ``relative_path``, if any."""
