@@ -107,25 +107,23 @@ def test_the_folder_cache_lists_each_folder_once_and_stays_within_its_bound(tmp_
         (tmp_path / folder).mkdir()
         for i in range(4):
             (tmp_path / folder / f"{i}.bin").write_bytes(b"x" * (i + 1))
-    root = storage.as_storage_path(tmp_path.as_uri())
-    cache = FolderCache(max_entries=8)
-    assert cache.size(root / "a" / "2.bin") == 3 and cache.size(root / "a" / "9.bin") is None
+    cache = FolderCache(storage.as_storage_path(tmp_path.as_uri()), max_entries=8)
+    assert cache.size("a/2.bin") == 3 and cache.size("a/9.bin") is None
     assert cache.listings == 1  # one listing for both questions
-    cache.size(root / "b" / "0.bin")
-    cache.size(root / "c" / "0.bin")  # 12 names > 8: the least recently used folder is dropped
+    cache.size("b/0.bin")
+    cache.size("c/0.bin")  # 12 names > 8: the least recently used folder is dropped
     assert cache._entries <= 8
-    assert cache.size(root / "a" / "1.bin") == 2 and cache.listings == 4  # listed again, correctly
+    assert cache.size("a/1.bin") == 2 and cache.listings == 4  # listed again, correctly
 
 
 def test_a_folder_larger_than_the_bound_is_looked_up_file_by_file(tmp_path):
     for i in range(10):
         (tmp_path / f"{i}.bin").write_bytes(b"x" * i)
-    root = storage.as_storage_path(tmp_path.as_uri())
-    cache = FolderCache(max_entries=5)
-    assert cache.size(root / "7.bin") == 7 and cache._entries == 0  # listed once, too big to keep
-    assert cache.size(root / "3.bin") == 3 and cache.size(root / "nope.bin") is None
+    cache = FolderCache(storage.as_storage_path(tmp_path.as_uri()), max_entries=5)
+    assert cache.size("7.bin") == 7 and cache._entries == 0  # listed once, too big to keep
+    assert cache.size("3.bin") == 3 and cache.size("nope.bin") is None
     assert cache.listings == 1 and cache.lookups == 2
-    cache.remember(root / "new.bin", 5)  # a folder not cached stays so
+    cache.remember("new.bin", 5)  # a folder not cached stays so
     assert cache._entries == 0
 
 
@@ -329,3 +327,20 @@ def test_explicit_ids_are_looked_up_chunk_by_chunk_while_copying(conn, emulator,
     assert {i for i, r in records.items() if r["status"] == "copied"} == set(ids)
     assert {i for i, r in records.items() if r["status"] == "failed"} == set(unknown)
     assert lookups[0] >= 4 and at_first_download[0] < lookups[0]  # copying began before the last chunk
+
+
+def test_store_folders_of_killed_processes_are_removed_by_the_next_run(tmp_path):
+    """SIGKILL or an out-of-memory kill runs no clean-up: the next run removes what such a process left."""
+    import os
+
+    dead = tmp_path / "8x8-run-999999999-abc"  # no such process
+    alive = tmp_path / f"8x8-run-{os.getppid()}-def"  # a process that is running
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "run.db").write_bytes(b"x")
+    store = RunStore(folder=str(tmp_path))
+    try:
+        assert not dead.exists() and alive.exists() and store._dir.exists()
+        assert store._dir.name.startswith(f"8x8-run-{os.getpid()}-")
+    finally:
+        store.close()

@@ -20,6 +20,7 @@ from airflow_provider_eightbyeight.operators._criteria import (
 )
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.engine import (
+    DEFAULT_MAX_WORKERS,
     ON_ARCHIVED,
     ON_NOT_READY,
     STRATEGIES,
@@ -67,7 +68,8 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     :param destination_conn_id: Optional. Connection of the destination store, if not in the URL. Templated.
     :param path_template: Where each object lands under the destination. Default
         ``{type}/{created:%Y/%m/%d}/{id}_{name}``. Templated.
-    :param max_workers: Objects copied at the same time (1..64).
+    :param max_workers: Objects copied at the same time (1..64). The default, 32, hides a WAN round trip to 8x8
+        (at 80 ms per request it copies ~4x as fast as 8); the run halves it while 8x8 answers 429.
     :param strategy: ``"objects"`` (one download each), ``"bulk"`` (8x8 zip jobs) or ``"auto"``.
     :param write_metadata: Write ``<file>.json`` with the object's 8x8 metadata beside each file.
     :param overwrite: Copy objects again even when a verified copy is present.
@@ -109,7 +111,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         object_ids: list[str] | str | None = None,
         destination_conn_id: str | None = None,
         path_template: str = DEFAULT_PATH_TEMPLATE,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         strategy: str = "objects",
         write_metadata: bool = False,
         overwrite: bool = False,

@@ -24,12 +24,15 @@ MAX_CACHED_ENTRIES = 20_000
 class FolderCache:
     """
     File sizes at the destination by folder (see the module docs). Thread-safe; folders are listed in
-    parallel, each once.
+    parallel, each once. Files are named by their path relative to ``root`` (plain strings: no path object
+    is built per question, only per listing or lookup).
 
+    :param root: the destination (an ``ObjectStoragePath``).
     :param max_entries: the most names kept from listings (default :data:`MAX_CACHED_ENTRIES`).
     """
 
-    def __init__(self, max_entries: int | None = None) -> None:
+    def __init__(self, root: Any, max_entries: int | None = None) -> None:
+        self.root = root
         self.max_entries = MAX_CACHED_ENTRIES if max_entries is None else max_entries
         self._listings: OrderedDict[str, dict[str, int] | None] = OrderedDict()  # None: too big, ask per file
         self._entries = 0
@@ -38,52 +41,52 @@ class FolderCache:
         self.listings = 0
         self.lookups = 0
 
-    def size(self, path: Any) -> int | None:
-        """The size of the file at ``path``, or ``None`` if there is none."""
-        key = str(path.parent)
+    def size(self, relative: str) -> int | None:
+        """The size of the file at ``relative`` (under the root), or ``None`` if there is none."""
+        key, _, name = relative.rpartition("/")
         with self._lock:
             if key in self._listings:
                 sizes = self._cached(key)
                 if sizes is not None:
-                    return sizes.get(path.name)
+                    return sizes.get(name)
                 big = True
             else:
                 big = False
                 lock = self._folder_locks.setdefault(key, threading.Lock())
         if big:
-            return self._lookup(path)
+            return self._lookup(relative)
         with lock:  # one listing per folder; other folders are listed in parallel
             with self._lock:
                 listed_already = key in self._listings
                 sizes = self._cached(key)
             if listed_already:
-                return sizes.get(path.name) if sizes is not None else self._lookup(path)
-            listed = storage.folder_sizes(path.parent)
+                return sizes.get(name) if sizes is not None else self._lookup(relative)
+            listed = storage.folder_sizes(self.root / key if key else self.root)
             with self._lock:
                 self.listings += 1
                 self._store(key, listed)
                 self._folder_locks.pop(key, None)
-        return listed.get(path.name)
+        return listed.get(name)
 
-    def remember(self, path: Any, size: int) -> None:
-        """A file this run wrote at ``path``."""
-        key = str(path.parent)
+    def remember(self, relative: str, size: int) -> None:
+        """A file this run wrote at ``relative``."""
+        key, _, name = relative.rpartition("/")
         with self._lock:
             sizes = self._cached(key)
             if sizes is None:
                 return  # not cached (never listed, or too big): the store is asked when needed
-            if path.name not in sizes:
+            if name not in sizes:
                 self._entries += 1
-            sizes[path.name] = size
+            sizes[name] = size
             if len(sizes) > self.max_entries:
                 self._drop(key)
                 self._listings[key] = None
             self._trim()
 
-    def forget(self, path: Any) -> None:
-        """Forget the listing of ``path``'s folder (another writer changed it)."""
+    def forget(self, relative: str) -> None:
+        """Forget the listing of ``relative``'s folder (another writer changed it)."""
         with self._lock:
-            key = str(path.parent)
+            key = relative.rpartition("/")[0]
             if self._listings.get(key) is not None:
                 self._drop(key)
 
@@ -121,6 +124,6 @@ class FolderCache:
             oldest = next(iter(self._listings))
             self._drop(oldest)
 
-    def _lookup(self, path: Any) -> int | None:
+    def _lookup(self, relative: str) -> int | None:
         self.lookups += 1
-        return storage.file_size(path)
+        return storage.file_size(self.root / relative)

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -93,7 +93,7 @@ class ManifestRecord:
 
     def to_json(self) -> str:
         """One compact JSON line."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}  # asdict() deep-copies: slow per object
         for key in ("extra", "state", "evidence", "delete"):
             if not data[key]:
                 del data[key]
@@ -105,6 +105,9 @@ class ManifestRecord:
         data = json.loads(line)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_FIELDS = tuple(f.name for f in fields(ManifestRecord))
 
 
 def manifest_name(run_label: str, now: datetime | None = None) -> str:

@@ -16,6 +16,7 @@ The store is private to one process; what travels across a deferral is the publi
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -24,8 +25,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_eightbyeight.hooks.local_files import _alive
 from airflow_provider_eightbyeight.transfer.manifest import COPY_STATUSES, ManifestRecord, iter_manifest_records
 
+#: Store folders are named ``8x8-run-<pid>-<random>`` so a later run can tell a killed process's leftovers.
+PREFIX = "8x8-run-"
 #: Records read from the store at a time when it is walked (memory per walk is bounded by this).
 CHUNK = 1000
 
@@ -38,7 +42,8 @@ class RunStore:
     """
 
     def __init__(self, folder: str | None = None) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="8x8-run-", dir=folder))
+        remove_stale_stores(folder)
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder))
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self._dir / "run.db", check_same_thread=False, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", "cache_size=-4096"):
@@ -215,6 +220,22 @@ class RunStore:
     def __del__(self) -> None:  # a store never closed (a killed task) still leaves no file behind
         with contextlib.suppress(Exception):
             self.close()
+
+
+def remove_stale_stores(folder: str | None = None) -> list[Path]:
+    """
+    Remove store folders that killed processes left behind (SIGKILL, out of memory: no clean-up ran), in
+    ``folder`` (default: the system's temp folder); folders of processes still alive are kept.
+    """
+    removed = []
+    base = Path(folder or tempfile.gettempdir())
+    for path in base.glob(f"{PREFIX}*"):
+        pid = path.name[len(PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 class TakenPaths:
