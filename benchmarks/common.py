@@ -132,6 +132,14 @@ def reset_emulator_stats(base_url: str) -> None:
     http_json(f"{base_url}/_emulator/stats/reset", method="POST", body={})
 
 
+def set_latency(base_url: str, seconds: float) -> None:
+    """Make the running emulator wait ``seconds`` before answering every API request (0: no delay)."""
+    http_json(f"{base_url}/_emulator/faults", method="DELETE", body={})
+    if seconds > 0:
+        rule = {"kind": "latency", "route": "*", "delay": seconds}
+        http_json(f"{base_url}/_emulator/faults", method="POST", body={"rules": [rule]})
+
+
 class Meter:
     """Everything measured around one transfer: wall time, RSS, CPU of the client, emulator, S3 server, machine."""
 

@@ -785,15 +785,26 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="delay the emulator adds to every API request, like a network round trip (default 0: loopback)",
     )
-    parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="JSON output path")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="JSON output path (default benchmarks/results/latest.json; scale-only runs: scale-latest.json)",
+    )
+    from benchmarks import scale as scale_tables
+
+    scale_tables.add_arguments(parser)
     args = parser.parse_args(argv)
+    chosen = scale_tables.selection(args)
+    only_new = bool(args.scale or args.scale_quick or args.memory_rule)
+    if args.output is None:
+        args.output = str(RESULTS / ("scale-latest.json" if only_new else "latest.json"))
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     per_workload = {}
     for item in filter(None, (s.strip() for s in args.repeat_for.split(","))):
         name, _, count = item.partition("=")
         per_workload[name.strip()] = int(count)
     catalogue = QUICK if args.quick else FULL
-    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+    names = [] if only_new else [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in catalogue]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from a, b, c")
@@ -807,7 +818,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     code = code_version()
     print(
-        f"8x8 provider benchmark ({'quick' if args.quick else 'full'}): {machine['nproc']} x {machine['cpu_model']}, "
+        f"8x8 provider benchmark ({'scale tables only' if only_new else 'quick' if args.quick else 'full'}"
+        + (f"; scale tables {chosen[0].name}: {','.join(chosen[1])}" if chosen else "")
+        + f"): {machine['nproc']} x {machine['cpu_model']}, "
         f"{machine['memory_gib']} GiB, Python {machine['python']}; seed {SEED}"
         + (f"; emulator latency {args.latency_ms:g} ms per request" if args.latency_ms else ""),
         flush=True,
@@ -821,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     meta: dict[str, dict[str, Any]] = {}
     listing: list[dict[str, Any]] = []
+    scale_report: dict[str, Any] | None = None
     try:
         if not args.no_s3 and any(catalogue[n].s3 for n in names):
             moto = MotoServer()
@@ -831,15 +845,19 @@ def main(argv: list[str] | None = None) -> int:
             count = per_workload.get(name, repeat)
             done, meta[name] = measure_workload(w, count, args, env, moto if w.s3 else None, scratch)
             measurements.extend(done)
-        if not args.no_listing:
+        if not args.no_listing and not only_new:
             listing = measure_listing(LISTING_QUICK if args.quick else LISTING_FULL, args, env)
+        if chosen is not None:
+            scale_report = scale_tables.run_tables(*chosen, args, env, scratch)
     finally:
         if moto is not None:
             moto.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
     rows = summarise(measurements, meta)
-    targets = check_targets(rows, listing, meta, args.quick)
+    targets = check_targets(rows, listing, meta, args.quick) if names or listing else []
+    if scale_report is not None:
+        targets += scale_tables.targets(scale_report)
     mismatches = sum(r.get("md5_mismatches", 0) for r in rows)
     failures = [
         f"({r['workload']}) {r['dest']} {r['config']}: {e}"
@@ -848,17 +866,23 @@ def main(argv: list[str] | None = None) -> int:
     ]
     failures += [f"listing {r['objects']:,}: {r['error'] or r.get('problems')}" for r in listing if r.get("error")]
     failures += [f"listing {r['objects']:,}: {p}" for r in listing for p in r.get("problems", [])]
+    failures += scale_tables.failures(scale_report) if scale_report is not None else []
     elapsed = time.monotonic() - started
     code_after = code_version()
     code_changed = code_after["source_sha256"] != code["source_sha256"]
 
-    print("\n== results (medians of the repetitions; MB = 10^6 bytes)")
-    for name in names:
-        m = meta[name]
-        print(
-            f"   ({name}) {m['title']}: {m['objects']} objects, {m['bytes'] / MB:,.1f} MB, {m['repeat']} repetition(s)"
-        )
-    print(table(rows))
+    if rows:
+        print("\n== results (medians of the repetitions; MB = 10^6 bytes)")
+        for name in names:
+            m = meta[name]
+            print(
+                f"   ({name}) {m['title']}: {m['objects']} objects, {m['bytes'] / MB:,.1f} MB, "
+                f"{m['repeat']} repetition(s)"
+            )
+        print(table(rows))
+    if scale_report is not None:
+        print(f"\n== scale tables ({scale_report['seconds'] / 60:.1f} min; MB of RSS = MiB)")
+        print(scale_tables.render(scale_report))
     if listing:
         print("\n== listing (hook.iter_objects(), nothing kept)")
         print(listing_table(listing))
@@ -894,6 +918,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": meta,
         "rows": rows,
         "listing": listing,
+        "scale": scale_report,
         "targets": targets,
         "md5_mismatches": mismatches,
         "failures": failures,
@@ -903,7 +928,9 @@ def main(argv: list[str] | None = None) -> int:
         ],
     }
     output.write_text(json.dumps(report, indent=1, sort_keys=True))
-    markdown = [table(rows, markdown=True)]
+    markdown = [table(rows, markdown=True)] if rows else []
+    if scale_report is not None:
+        markdown += ["", scale_tables.render(scale_report, markdown=True)]
     if listing:
         markdown += ["", listing_table(listing, markdown=True)]
     markdown += ["", "| target | status | detail |", "|---|---|---|"]

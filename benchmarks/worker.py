@@ -3,10 +3,13 @@ One measured configuration in a fresh process: ``python -m benchmarks.worker '<j
 
 Kinds: ``ceiling`` (raw concurrent GETs, no verification, nothing written), ``plain`` (what a user writes
 from 8x8's guides), ``objects`` / ``bulk`` (this provider's ``TransferEngine``), ``listing``
-(``hook.iter_objects()`` only). Imports and setup happen first; then the RSS peak is reset, the
-emulator's counters are zeroed and the clock starts; the transfer runs; then wall time, peak RSS
-growth, CPU of this process / the emulator / the S3 server / the machine and the emulator's request
-counters are printed as one ``BENCH-RESULT {json}`` line, with the verification outcome.
+(``hook.iter_objects()`` only), ``operator`` (one task: ``EightByEightTransferOperator.execute()`` with
+default settings unless ``workers`` is given; also times the first file at the destination).
+
+Imports and setup happen first; then the RSS peak is reset, the emulator's counters are zeroed and the
+clock starts; the transfer runs; then wall time, peak RSS growth, CPU of this process / the emulator / the
+S3 server / the machine and the emulator's request counters are printed as one ``BENCH-RESULT {json}``
+line, with the verification outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -450,13 +454,297 @@ def run_listing(spec: dict[str, Any], truth: list[dict[str, Any]], meter: Meter)
     }
 
 
-RUNNERS = {"ceiling": run_ceiling, "plain": run_plain, "objects": run_ours, "bulk": run_ours, "listing": run_listing}
+# ---------------------------------------------------------------------------------------------- operator
+
+
+class _TaskInstance:
+    """What the transfer operator uses of a task instance (ids for the manifest's name, XCom for resume)."""
+
+    dag_id, task_id, run_id, map_index = "bench", "copy", "bench_run", -1
+
+    def __init__(self) -> None:
+        self.store: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.store[key] = value
+
+    def xcom_pull(self, task_ids: Any = None, key: str | None = None, map_indexes: Any = None, **_: Any) -> Any:
+        return self.store.get(str(key))
+
+
+class FirstFileWatcher:
+    """
+    The time from ``start()`` to the first published file under ``root``: a thread scans the tree every
+    ``interval`` seconds (ignoring hidden temporary files and ``_manifests``) until it finds one, then stops.
+    With ``stop_process`` it prints the result line and ends the process right there (the rest of the
+    copy is not needed to know when the first object landed).
+    """
+
+    def __init__(self, root: str, meter: Meter, interval: float = 0.002, stop_process: bool = False) -> None:
+        self.root = root
+        self.meter = meter
+        self.interval = interval
+        self.stop_process = stop_process
+        self.seconds: float | None = None
+        self.path: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="first-file", daemon=True)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _find(self, folder: str) -> str | None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return None
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "_manifests":
+                continue
+            if entry.is_file(follow_symlinks=False):
+                return entry.path
+        for entry in entries:
+            if not entry.name.startswith(".") and entry.name != "_manifests" and entry.is_dir(follow_symlinks=False):
+                found = self._find(entry.path)
+                if found:
+                    return found
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            found = self._find(self.root)
+            if found:
+                self.seconds = time.perf_counter() - self._t0
+                self.path = found
+                if self.stop_process:
+                    self._finish_early()
+                return
+            self._stop.wait(self.interval)
+
+    def _finish_early(self) -> None:
+        out = self.meter.stop()
+        out.update(
+            objects=0,
+            bytes=0,
+            verified=0,
+            stopped_after_first_object=True,
+            first_object_seconds=self.seconds,
+            first_object_path=os.path.relpath(str(self.path), self.root),
+            problems=[],
+            md5_mismatches=[],
+            kind="operator",
+            pid=os.getpid(),
+        )
+        emit(out)
+        os._exit(0)
+
+
+class AllocationTracer:
+    """
+    tracemalloc while the task runs: snapshots whenever traced memory passes 1.25x the last snapshot's,
+    so the last snapshot is close to the peak; afterwards its top allocations by line and by traceback.
+    """
+
+    def __init__(self, frames: int = 6, interval: float = 0.25) -> None:
+        self.frames = frames
+        self.interval = interval
+        self.snapshot: Any = None
+        self.snapshot_mb = 0.0
+        self.snapshots = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tracer", daemon=True)
+
+    def start(self) -> None:
+        tracemalloc.start(self.frames)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            current = tracemalloc.get_traced_memory()[0] / 1e6
+            if current > max(2.0, self.snapshot_mb * 1.25):
+                self.snapshot = tracemalloc.take_snapshot()
+                self.snapshot_mb = tracemalloc.get_traced_memory()[0] / 1e6
+                self.snapshots += 1
+
+    def stop(self, top: int = 15) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        at_end = tracemalloc.take_snapshot()
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        exclude = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib*")]
+        out: dict[str, Any] = {
+            "traced_peak_mb": round(peak / 1e6, 1),
+            "traced_at_end_mb": round(current / 1e6, 1),
+            "snapshots": self.snapshots,
+        }
+        for label, taken in (("near_peak", self.snapshot), ("at_end", at_end)):
+            if taken is None:
+                continue
+            snap = taken.filter_traces(exclude)
+            by_line = snap.statistics("lineno")
+            out[label] = {
+                "traced_mb": round(sum(s.size for s in by_line) / 1e6, 1),
+                "by_line": [
+                    {
+                        "where": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+                        "mb": round(s.size / 1e6, 2),
+                        "count": s.count,
+                    }
+                    for s in by_line[:top]
+                ],
+                "by_traceback": [
+                    {
+                        "mb": round(s.size / 1e6, 2),
+                        "count": s.count,
+                        "stack": [f"{_short(f.filename)}:{f.lineno}" for f in s.traceback][-8:],
+                    }
+                    for s in snap.statistics("traceback")[:6]
+                ],
+            }
+        return out
+
+
+def _short(filename: str) -> str:
+    for marker in ("airflow_provider_eightbyeight/", "site-packages/", "lib/python3.11/"):
+        if marker in filename:
+            return filename[filename.index(marker) :].replace("site-packages/", "").replace("lib/python3.11/", "")
+    return filename
+
+
+def run_operator(spec: dict[str, Any], truth: list[dict[str, Any]], meter: Meter) -> dict[str, Any]:
+    """
+    One task: ``EightByEightTransferOperator(destination=..., [max_workers=N]).execute(context)``, every other
+    setting at its default, like a DAG's task. Verified afterwards from its manifest and the destination.
+    """
+    os.environ["AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT"] = spec["emulator"]["connection_uri"]
+    from airflow_provider_eightbyeight.operators.transfer import EightByEightTransferOperator
+
+    kwargs: dict[str, Any] = {}
+    if spec.get("workers"):
+        kwargs["max_workers"] = int(spec["workers"])
+    dest_dir = spec["dest_dir"]
+    operator = EightByEightTransferOperator(task_id="copy", destination=Path(dest_dir).as_uri() + "/", **kwargs)
+    context: dict[str, Any] = {"ti": _TaskInstance()}
+    watcher = FirstFileWatcher(dest_dir, meter, stop_process=bool(spec.get("stop_after_first")))
+    tracer = AllocationTracer() if spec.get("trace") else None
+    if tracer is not None:
+        tracer.start()
+    started_wall = time.time()
+    rerun = bool(spec.get("rerun"))  # files are there already: no first file to wait for
+    meter.start()
+    if not rerun:
+        watcher.start()
+    summary = operator.execute(context)  # type: ignore[arg-type]
+    meter.stop()
+    if not rerun:
+        watcher.stop()
+    traced = tracer.stop() if tracer is not None else None
+    expected = int(spec["expected_objects"])
+    problems: list[str] = []
+    mismatches: list[str] = []
+    if summary.get("failed") or summary.get("not_ready"):
+        problems.append(f"{summary.get('failed')} failed, {summary.get('not_ready')} not ready: {summary['failures']}")
+    done = summary["skipped"] if rerun else summary["copied"]
+    if done != expected:
+        problems.append(f"{'skipped' if rerun else 'copied'} {done} of {expected} objects ({summary})")
+    statuses: Counter[str] = Counter()
+    verified = 0
+    ids: set[str] = set()
+    manifests = _manifests_of_run(summary, dest_dir, started_wall)
+    for manifest in manifests:
+        with manifest.open(encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                statuses[record["status"]] += 1
+                ids.add(record["id"])
+                if record["status"] != "copied":
+                    continue
+                if record.get("md5") != record.get("checksum") or not record.get("verified"):
+                    got, want, ok = record.get("md5"), record.get("checksum"), record.get("verified")
+                    mismatches.append(f"{record['id']}: MD5 {got} vs checksum {want}, verified {ok}")
+                else:
+                    verified += 1
+    if not manifests:
+        problems.append("no manifest")
+    if len(ids) != expected:
+        problems.append(f"the manifest names {len(ids)} distinct objects, expected {expected}")
+    truth_by_id = {o["id"]: o for o in truth}
+    if truth_by_id and set(truth_by_id) != ids:
+        problems.append("the manifest's objects are not the emulator's")
+    found, found_bytes, hidden = _local_tree(dest_dir)
+    if found != expected:
+        problems.append(f"destination holds {found} files, expected {expected}")
+    if hidden:
+        problems.append(f"{hidden} hidden (temporary) files left at the destination")
+    return {
+        "objects": expected if rerun else summary["copied"],
+        "bytes": found_bytes if rerun else summary["bytes_copied"],
+        "copied": summary["copied"],
+        "skipped": summary["skipped"],
+        "max_workers": operator.max_workers,
+        "manifest_statuses": dict(statuses),
+        "summary_requests": summary.get("requests"),
+        "verified": verified,
+        "verification": "manifest: every copied record verified with MD5 = the listing's checksum; files counted",
+        "first_object_seconds": watcher.seconds,
+        "first_object_path": os.path.relpath(watcher.path, dest_dir) if watcher.path else None,
+        "tracemalloc": traced,
+        "problems": problems,
+        "md5_mismatches": mismatches,
+    }
+
+
+def _manifests_of_run(summary: dict[str, Any], dest_dir: str, since: float) -> list[Path]:
+    """The manifest the summary names, else every manifest file written under ``_manifests`` since ``since``."""
+    named = summary.get("manifest")
+    if named:
+        path = Path(str(named).removeprefix("file://"))
+        if path.is_file():
+            return [path]
+    folder = Path(dest_dir) / "_manifests"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.stat().st_mtime >= since - 1)
+
+
+def _local_tree(root: str) -> tuple[int, int, int]:
+    """Published files and their bytes under ``root`` (manifests excluded), and hidden files left there."""
+    count = size = hidden = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "_manifests"]
+        for name in files:
+            if name.startswith("."):
+                hidden += 1
+                continue
+            count += 1
+            size += os.path.getsize(os.path.join(folder, name))
+    return count, size, hidden
+
+
+RUNNERS = {
+    "ceiling": run_ceiling,
+    "plain": run_plain,
+    "objects": run_ours,
+    "bulk": run_ours,
+    "listing": run_listing,
+    "operator": run_operator,
+}
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     made_dir = False
-    if spec.get("dest") == "local" and not spec.get("dest_dir") and spec["kind"] in ("plain", "objects", "bulk"):
+    if (
+        spec.get("dest") == "local"
+        and not spec.get("dest_dir")
+        and spec["kind"] in ("plain", "objects", "bulk", "operator")
+    ):
         spec["dest_dir"] = tempfile.mkdtemp(prefix=f"8x8-bench-{spec['kind']}-", dir=spec.get("tmp_root", "/tmp"))
         made_dir = True
     try:
