@@ -28,6 +28,8 @@ _COUNTER = itertools.count()
 _MADE: set[Path] = set()
 
 
+#: Folders remembered as made (a set of paths; forgotten all at once beyond this).
+MAX_REMEMBERED_FOLDERS = 10_000
 #: Most file systems allow 255 bytes per name.
 MAX_NAME_BYTES = 255
 
@@ -52,6 +54,8 @@ def atomic_local_file(target: Path, *, replace: bool = True) -> Iterator[IO[byte
     folder = target.parent
     if folder not in _MADE:
         folder.mkdir(parents=True, exist_ok=True)
+        if len(_MADE) >= MAX_REMEMBERED_FOLDERS:  # one folder per object must not grow memory without bound
+            _MADE.clear()
         _MADE.add(folder)
     temp = temp_name(target)
     try:

@@ -175,6 +175,8 @@ class RunStore:
 
     def remember(self, record: ManifestRecord) -> None:
         """Take one copy record into account (later records win), if the history was read."""
+        if not self.history_loaded:  # the common case (a first run): no lock taken per object
+            return
         with self._lock:
             if self.history_loaded:
                 self._remember_batch([record])
