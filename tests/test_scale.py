@@ -344,3 +344,22 @@ def test_store_folders_of_killed_processes_are_removed_by_the_next_run(tmp_path)
         assert store._dir.name.startswith(f"8x8-run-{os.getpid()}-")
     finally:
         store.close()
+
+
+def test_the_transfer_process_caps_glibc_malloc_arenas(tmp_path):
+    """Arena growth with many copy threads is what made RSS grow with the object count (benchmarks/README.md)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, ctypes.util, sys\n"
+        "from airflow_provider_eightbyeight.transfer import malloc\n"
+        "print(malloc.limit_arenas(), malloc.limit_arenas())\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["True", "True"]  # glibc here: the cap is set once and stays
+    chosen = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "MALLOC_ARENA_MAX": "4"}, check=True
+    )
+    assert chosen.stdout.split() == ["False", "False"]  # the deployment's own choice is left alone

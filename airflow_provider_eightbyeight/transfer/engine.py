@@ -47,6 +47,7 @@ from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
 from airflow_provider_eightbyeight.models import BulkJob, StoredObject
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.listing import FolderCache
+from airflow_provider_eightbyeight.transfer.malloc import limit_arenas
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
     PROOF,
@@ -387,6 +388,7 @@ class TransferEngine:
         self.run_label = run_label
         self.log = log or logging.getLogger(__name__)
         self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
+        limit_arenas()  # before the copy threads start: memory must not grow with the objects copied
         self._store: RunStore | None = None
         self._in_flight: set[Future[ManifestRecord]] = set()
         self._in_flight_lock = threading.Lock()
