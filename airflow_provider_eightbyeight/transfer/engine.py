@@ -996,35 +996,6 @@ class TransferEngine:
             return "bulk"
         return "objects"
 
-    @staticmethod
-    def bulk_batches(planned: list[PlannedObject], limit_bytes: int) -> list[list[PlannedObject]]:
-        """
-        Batches under the size limit, never two objects of one name in a batch (zip entries are names).
-
-        Objects larger than the limit are left out: see :meth:`too_big_for_bulk`.
-        """
-        planned = [p for p in planned if p.obj.size is None or p.obj.size <= limit_bytes]
-        by_id = {p.obj.id: p for p in planned}
-        batches: list[list[PlannedObject]] = []
-        for batch in EightByEightHook.plan_bulk_batches([p.obj for p in planned], limit_bytes):
-            current: list[list[PlannedObject]] = [[]]
-            names: list[set[str]] = [set()]
-            for obj in batch:
-                slot = next((i for i, n in enumerate(names) if (obj.name or obj.id) not in n), None)
-                if slot is None:
-                    current.append([])
-                    names.append(set())
-                    slot = len(current) - 1
-                current[slot].append(by_id[obj.id])
-                names[slot].add(obj.name or obj.id)
-            batches.extend(c for c in current if c)
-        return batches
-
-    @staticmethod
-    def too_big_for_bulk(planned: list[PlannedObject], limit_bytes: int) -> list[PlannedObject]:
-        """Objects a bulk job cannot hold (over the per-job limit); they are downloaded on their own."""
-        return [p for p in planned if p.obj.size is not None and p.obj.size > limit_bytes]
-
     def start_job(self, batch: list[PlannedObject], region: str | None) -> BulkJob | None:
         """Start one bulk job; ``None`` if 8x8 refused it (its objects then come one by one)."""
         try:

@@ -728,15 +728,8 @@ class TransferRun:
         so far is marked as made before a pause: copies can change while the run waits, so they are read
         back again before anything is deleted.
         """
-        stale = []
-        for record in self.store.records(COPY_STATUSES):
-            if record.evidence in PROOF:
-                record.evidence = Evidence.BEFORE_PAUSE
-                stale.append(record)
-            if len(stale) >= 1000:
-                self.store.put_many(stale)
-                stale = []
-        self.store.put_many(stale)
+        stale = (r for r in self.store.records(COPY_STATUSES) if r.evidence in PROOF)
+        self.store.put_many(dataclasses.replace(r, evidence=Evidence.BEFORE_PAUSE) for r in stale)
         self._publish(self._waiting_records())
         self.log.info("Pausing for %s; the manifest so far is %s.", pause.what, self._manifest_url())
         return pause
@@ -801,14 +794,12 @@ class TransferRun:
 
     def _unwait(self, reason: str) -> None:
         """Objects still waiting in the store (in bulk jobs nobody will collect) fail, for ``reason``."""
-        failed = []
-        for record in self.store.records([Status.WAITING]):
-            obj = StoredObject(id=record.id, region=record.region, type=record.type, name=record.name)
-            failed.append(self.engine.failed_record(record.id, None, reason, obj=obj))
-            if len(failed) >= 1000:
-                self.store.put_many(failed)
-                failed = []
-        self.store.put_many(failed)
+        self.store.put_many(  # put_many writes a chunk at a time, as the walk reads them
+            self.engine.failed_record(
+                r.id, None, reason, obj=StoredObject(id=r.id, region=r.region, type=r.type, name=r.name)
+            )
+            for r in self.store.records([Status.WAITING])
+        )
 
     def _finish(self) -> TransferSummary:
         """Delete what was proved (if asked), publish the manifest and build the summary."""
