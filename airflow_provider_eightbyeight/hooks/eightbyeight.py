@@ -49,6 +49,7 @@ from airflow_provider_eightbyeight.errors import (
     TransportError,
 )
 from airflow_provider_eightbyeight.filters import FilterLike, all_of, any_of, comparison, to_fiql
+from airflow_provider_eightbyeight.hooks.lean_get import lean_get
 from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
 from airflow_provider_eightbyeight.hooks.retry import (
     RetryBudget,
@@ -533,12 +534,19 @@ class EightByEightHook(BaseHook):
         """
         Send one request on the pooled session.
 
+        Content downloads (streamed GETs without parameters) go through :func:`lean_get`, the session's
+        own connection pool without ``Session.send``'s per-request work, whenever the session allows it.
+
         The request is prepared here and handed to ``Session.send``: ``Session.request`` would also merge
         session-level settings, which costs more per request than the request itself on small objects
         (requests 2.3x checks typing protocols there) and which this hook does not use.
         """
         session = self.get_conn()
         headers["User-Agent"] = USER_AGENT
+        if stream and method == "GET" and not params and json is None:
+            resp = lean_get(session, url, headers, self._timeout, allow_redirects=redirects)
+            if resp is not None:
+                return resp
         prepared = requests.Request(method, url, params=params, json=json, headers=headers).prepare()
         return session.send(prepared, stream=stream, timeout=self._timeout, allow_redirects=redirects)
 

@@ -149,7 +149,8 @@ class PlannedObject:
 
     obj: StoredObject
     relative_path: str
-    target: Any
+    #: The destination root the relative path is under.
+    root: storage.DestinationRoot = field(repr=False)
     #: Why the object is not at the path its template rendered (set when the path was taken).
     note: str | None = None
     #: The parsed metadata sidecar at the target, once read (``{}`` when there is none).
@@ -158,9 +159,23 @@ class PlannedObject:
     replace: bool = False
 
     @property
+    def target(self) -> Any:
+        """The ``ObjectStoragePath`` of the copy."""
+        return self.root.target(self.relative_path)
+
+    @property
+    def url(self) -> str:
+        """A printable URL of the copy."""
+        return self.root.url(self.relative_path)
+
+    def sink_factory(self, block_size: int) -> Any:
+        """Write targets for the copy (see :func:`storage.sink_factory`), replacing a file only if ``replace``."""
+        return self.root.sink_factory(self.relative_path, block_size, replace=self.replace)
+
+    @property
     def sidecar(self) -> Any:
         """The metadata sidecar's path."""
-        return self.target.parent / (self.target.name + SIDECAR_SUFFIX)
+        return self.root.target(self.relative_path + SIDECAR_SUFFIX)
 
 
 @dataclass
@@ -393,6 +408,7 @@ class TransferEngine:
         self._in_flight: set[Future[ManifestRecord]] = set()
         self._in_flight_lock = threading.Lock()
         self._history_lock = threading.Lock()
+        self._root = storage.DestinationRoot(self.root)
         self._folders = FolderCache(self.root)
         self.breaker = _Breaker()
         #: How many copies run at once: ``max_workers``, less while 8x8 answers 429 (see :class:`_Concurrency`).
@@ -464,7 +480,7 @@ class TransferEngine:
 
     def at(self, obj: StoredObject, relative: str) -> PlannedObject:
         """An object planned at ``relative`` under the destination."""
-        return PlannedObject(obj, relative, self.root / relative)
+        return PlannedObject(obj, relative, self._root)
 
     def read_back(self, refs: Iterable[tuple[str, str | None]]) -> dict[str, StoredObject]:
         """
@@ -583,7 +599,7 @@ class TransferEngine:
                 try:
                     result = self.hook.download_object(
                         obj,
-                        storage.sink_factory(item.target, self.options.block_size, replace=item.replace),
+                        item.sink_factory(self.options.block_size),
                         verify=True,
                         chunk_size=self.options.chunk_size,
                     )
@@ -779,7 +795,7 @@ class TransferEngine:
             id=obj.id,
             region=obj.region,
             source=self.source_uri(obj.id, obj.region),
-            destination=storage.url_of(planned.target),
+            destination=planned.url,
             path=planned.relative_path,
             size=size,
             md5=md5,
@@ -804,7 +820,7 @@ class TransferEngine:
             id=object_id,
             region=region,
             source=self.source_uri(object_id, region),
-            destination=storage.url_of(planned.target) if planned else "",
+            destination=planned.url if planned else "",
             path=planned.relative_path if planned else "",
             size=None,
             md5=None,
@@ -1120,7 +1136,7 @@ class TransferEngine:
         obj = item.obj
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
-        sink = storage.sink_factory(item.target, self.options.block_size, replace=item.replace)
+        sink = item.sink_factory(self.options.block_size)
         with sink() as out, archive.open(info) as entry:
             while chunk := entry.read(self.options.chunk_size):
                 digest.update(chunk)

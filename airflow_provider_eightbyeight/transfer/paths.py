@@ -152,7 +152,8 @@ def sanitize_segment(segment: str) -> str:
     """
     text = unicodedata.normalize("NFC", segment)
     text = _UNSAFE_CHARS.sub("_", text)
-    text = "".join(c if unicodedata.category(c)[0] != "C" else "_" for c in text)
+    if not text.isprintable():  # printable text has no character of category C (a fast check)
+        text = "".join(c if unicodedata.category(c)[0] != "C" else "_" for c in text)
     text = text.strip(" .")
     if not text:
         return ""

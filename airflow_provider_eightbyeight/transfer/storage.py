@@ -128,6 +128,39 @@ def sink_factory(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bo
     return lambda: remote_file(path, block_size, replace=replace)
 
 
+class DestinationRoot:
+    """
+    A destination root and the per-object paths under it, cheap on local disk.
+
+    ``ObjectStoragePath`` arithmetic costs tens of microseconds per join; on local disk the OS path and the
+    URL of an object are derived from the root's OS path instead, and the ``ObjectStoragePath`` of an
+    object is only made when asked for.
+
+    :param path: the root ``ObjectStoragePath``.
+    """
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.local: Path | None = local_path(path) if is_local(path) else None
+
+    def target(self, relative: str) -> Any:
+        """The ``ObjectStoragePath`` of ``relative`` under the root."""
+        return self.path / relative
+
+    def url(self, relative: str) -> str:
+        """A printable URL of ``relative`` under the root (see :func:`url_of`)."""
+        if self.local is not None:
+            return (self.local / relative).as_uri()
+        return url_of(self.path / relative)
+
+    def sink_factory(self, relative: str, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bool = True) -> Any:
+        """:func:`sink_factory` of ``relative`` under the root."""
+        if self.local is not None:
+            target = self.local / relative
+            return lambda: atomic_local_file(target, replace=replace)
+        return sink_factory(self.path / relative, block_size, replace=replace)
+
+
 def write_bytes_atomically(path: Any, data: bytes, *, replace: bool = True) -> None:
     """Write a small file (sidecar, manifest) so it appears whole or not at all (see :func:`sink_factory`)."""
     with sink_factory(path, replace=replace)() as handle:

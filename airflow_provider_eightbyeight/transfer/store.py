@@ -82,12 +82,15 @@ class RunStore:
     def _put_batch(self, batch: list[tuple[str, str, str | None, str]]) -> None:
         if not batch:
             return
+        sql = (
+            "INSERT INTO records (id, status, tag, data) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+            "SET status = excluded.status, tag = excluded.tag, data = excluded.data"
+        )
         with self._lock:
-            self._transaction(
-                "INSERT INTO records (id, status, tag, data) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
-                "SET status = excluded.status, tag = excluded.tag, data = excluded.data",
-                batch,
-            )
+            if len(batch) == 1:  # one statement is atomic on its own
+                self._db.execute(sql, batch[0])
+                return
+            self._transaction(sql, batch)
 
     def _transaction(self, *statements: Any) -> None:
         """Run ``(sql, rows)`` pairs in one transaction; on any error roll it back and raise (never left open)."""
