@@ -12,7 +12,7 @@ its own process (its memory does not count). Tables:
   as soon as the first file is there).
 - ``wan``: on 2,000 small objects at 0 / 20 / 80 ms per request: the operator with default settings vs the
   plain client and the verifying-writer bound (``ceiling+md5+write``, 8 and 64 threads).
-- ``sweep``: the operator at max_workers 8 / 16 / 32 / 64 on the same workload and latencies.
+- ``sweep``: the operator at max_workers 8 / 16 / 32 / 64 / 128 on the same workload and latencies.
 - ``memory``: the acceptance rule, exactly 15,000 and 45,000 objects: "one task copying 45,000 small
   objects grows RSS by <= 100 MB, and by <= 1.25x (+10 MB) of the growth at 15,000"; with
   ``--trace-memory`` also a tracemalloc run at 45,000 (top allocations near the peak).
@@ -72,7 +72,7 @@ FULL_SCALE = ScaleSizes(
     first_latencies_ms=(0, 20),
     wan_objects=2_000,
     wan_latencies_ms=(0, 20, 80),
-    sweep_workers=(8, 16, 32, 64),
+    sweep_workers=(8, 16, 32, 64, 128),
 )
 QUICK_SCALE = ScaleSizes(
     "quick",
@@ -82,7 +82,7 @@ QUICK_SCALE = ScaleSizes(
     first_latencies_ms=(0, 20),
     wan_objects=300,
     wan_latencies_ms=(0, 20, 80),
-    sweep_workers=(8, 16, 32, 64),
+    sweep_workers=(8, 16, 32, 64, 128),
 )
 
 

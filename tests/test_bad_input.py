@@ -188,3 +188,23 @@ def test_secrets_are_registered_with_airflows_masker(make_hook):
     secret = hook.settings.secret
     text = redact(f"key {secret} and token {token}")
     assert secret not in text and token not in text and "***" in text
+
+
+@pytest.mark.parametrize("workers", [0, 129, True, 2.5])
+def test_max_workers_outside_1_to_128_is_refused_with_the_range(workers):
+    from airflow_provider_eightbyeight.operators.transfer import EightByEightTransferOperator
+    from airflow_provider_eightbyeight.transfer.engine import TransferOptions
+
+    with pytest.raises(ValueError, match=r"from 1 to 128"):
+        EightByEightTransferOperator(task_id="t", destination="file:///tmp/x/", max_workers=workers)
+    with pytest.raises(ConfigurationError, match=r"from 1 to 128"):
+        TransferOptions(max_workers=workers)
+
+
+def test_the_largest_worker_count_is_accepted():
+    from airflow_provider_eightbyeight.operators.transfer import EightByEightTransferOperator
+    from airflow_provider_eightbyeight.transfer.engine import DEFAULT_MAX_WORKERS, TransferOptions
+
+    assert EightByEightTransferOperator(task_id="t", destination="file:///tmp/x/", max_workers=128).max_workers == 128
+    assert TransferOptions(max_workers=128).max_workers == 128
+    assert TransferOptions().max_workers == DEFAULT_MAX_WORKERS == 64
