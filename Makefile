@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e browser lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,13 +20,24 @@ $(STAMP): pyproject.toml $(UV)
 demo: $(STAMP)
 	$(BIN)/python -m example_dags.run_demo
 
-## test: lint, type-check and run the whole test suite (what CI runs).
-test: $(STAMP) lint
+## test: lint, type-check and run the whole test suite, end-to-end tests included (what CI runs).
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
 
-## test-quick: the suite without the slow reliability scenarios.
+## test-quick: the suite without the slow reliability scenarios and the end-to-end tests.
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not reliability"
+	$(BIN)/python -m pytest -m "not reliability and not e2e"
+
+## test-e2e: only the end-to-end tests (a running Airflow deployment and headless Chromium).
+test-e2e: $(STAMP) browser
+	$(BIN)/python -m pytest tests/e2e
+
+## browser: Debian's Chromium for the UI tests (browsers cannot be downloaded by Playwright here).
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+		elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium >/dev/null; \
+		else echo "Install Debian's chromium (apt-get install chromium) for the UI tests" >&2; exit 1; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks

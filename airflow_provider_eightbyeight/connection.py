@@ -33,7 +33,7 @@ __all__ = ["CONN_FIELDS", "CONN_TYPE", "DEFAULT_CONN_ID", "ConnectionSettings", 
 log = logging.getLogger(__name__)
 
 #: Extras read but not shown in the form (tuning knobs for tests and benchmarks).
-_HIDDEN_EXTRAS = {"retry_backoff", "retry_max_wait", "connect_timeout", "discovery_region"}
+_HIDDEN_EXTRAS = {"retry_backoff", "retry_max_wait", "connect_timeout", "discovery_region", "token_url"}
 _KNOWN_EXTRAS = set(CONN_FIELDS) | _HIDDEN_EXTRAS
 
 
@@ -97,9 +97,16 @@ class ConnectionSettings:
         allow_insecure = _bool(extras.get("allow_insecure"), "allow_insecure", conn_id)
         base_raw = extras.get("api_base_url") or _url_from_host(conn)
         api_base_url = _base_url(base_raw or DEFAULT_API_BASE_URL, "api_base_url", conn_id, allow_insecure)
-        token_raw = extras.get("token_url")
+        # ``oauth_url``; ``token_url`` is its old name (Airflow masks every extra whose key contains "token").
+        token_key = "oauth_url" if extras.get("oauth_url") else "token_url"
+        token_raw = extras.get(token_key)
+        if extras.get("oauth_url") and extras.get("token_url") and extras["oauth_url"] != extras["token_url"]:
+            raise ConfigurationError(
+                f"Connection {conn_id!r} sets both oauth_url and its old name token_url, to different URLs",
+                hint="Keep oauth_url and remove token_url",
+            )
         token_url = (
-            _check_url(str(token_raw), "token_url", conn_id, allow_insecure).rstrip("/")
+            _check_url(str(token_raw), token_key, conn_id, allow_insecure).rstrip("/")
             if token_raw
             else f"{api_base_url}/oauth/v2/token"
         )

@@ -18,13 +18,16 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 1.0
 DEFAULT_RETRY_MAX_WAIT = 60.0
 MAX_MAX_RETRIES = 20
+#: The label of the standard Port field: 8x8 needs no port, but Airflow 3.3's Test button only works for a
+#: connection stored with one (README, "Test button").
+PORT_LABEL = "Port (enter 0: lets Airflow's Test button work)"
 
 #: The connection form's custom fields (``conn-fields`` in the provider info).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "region": {
         "label": "Region",
-        "description": "8x8 storage region (us-west, us-east, uk, ap, ca). Leave empty to discover the "
-        "account's regions; with several, tasks must choose one or ask for all.",
+        "description": "8x8 storage region (us-west, us-east, uk, ap, ca). Leave empty to let tasks that name "
+        "no region search every region of the account.",
         "schema": {"type": ["string", "null"]},
     },
     "api_base_url": {
@@ -33,10 +36,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "addresses (a local emulator) or when 'Allow insecure HTTP' is set.",
         "schema": {"type": ["string", "null"], "format": "url"},
     },
-    "token_url": {
-        "label": "Token URL",
+    "oauth_url": {
+        "label": "OAuth token URL",
         "description": "OAuth token endpoint. Default {api_base_url}/oauth/v2/token, so setting the API "
-        "base URL is usually enough.",
+        "base URL is usually enough. (The old extra name token_url is still read.)",
         "schema": {"type": ["string", "null"], "format": "url"},
     },
     "api_version": {

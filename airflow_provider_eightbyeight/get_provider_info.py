@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_eightbyeight import __version__
-from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, CONN_TYPE
+from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, CONN_TYPE, PORT_LABEL
 
 INTEGRATION = "8x8 Cloud Storage"
 
@@ -59,17 +59,16 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_eightbyeight.hooks.eightbyeight.EightByEightHook",
                 "hook-name": INTEGRATION,
                 "ui-field-behaviour": {
-                    "hidden-fields": ["host", "port", "schema"],
-                    "relabeling": {"login": "API key", "password": "Secret"},
+                    # Port stays visible: Airflow 3.3's Test button only works for a connection stored with
+                    # a port (README, "Test button"); 8x8 itself needs none.
+                    "hidden-fields": ["host", "schema"],
+                    "relabeling": {"login": "API key", "password": "Secret", "port": PORT_LABEL},
+                    # Airflow 3 shows placeholders of the standard fields only; the extra fields' defaults are
+                    # in their descriptions (CONN_FIELDS).
                     "placeholders": {
                         "login": "API key from 8x8 Admin Console > API Keys",
                         "password": "The key's secret",
-                        "region": "empty = discover (e.g. us-east)",
-                        "api_base_url": "https://api.8x8.com",
-                        "token_url": "{api_base_url}/oauth/v2/token",
-                        "api_version": "v3",
-                        "timeout": "60",
-                        "max_retries": "5",
+                        "port": "0",
                     },
                 },
                 "conn-fields": CONN_FIELDS,

@@ -39,6 +39,17 @@ from airflow_provider_eightbyeight.testing import EightByEightEmulator, Emulator
 from tests.helpers import BUCKET, FAST_RETRY_EXTRAS, airflow_cli  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """
+    End-to-end tests (``tests/e2e``) run last and are marked ``e2e``: their Airflow deployment lives until the
+    session ends, and its scheduler and triggerer must not share the machine with the timing-sensitive tests.
+    """
+    e2e = [item for item in items if "/e2e/" in str(item.path)]
+    for item in e2e:
+        item.add_marker(pytest.mark.e2e)
+    items[:] = [item for item in items if item not in e2e] + e2e
+
+
 @pytest.fixture(autouse=True)
 def _fresh_token_cache() -> Iterator[None]:
     """Every test starts with no cached token, so token counts are the test's own."""

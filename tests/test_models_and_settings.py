@@ -274,3 +274,19 @@ class TestErrors:
     def test_long_server_messages_are_cut(self):
         err = EightByEightError("x", server_message="a" * 5000)
         assert len(str(err)) < 600
+
+
+def test_the_oauth_url_extra_and_its_old_name_token_url():
+    from airflow_provider_eightbyeight.connection import ConnectionSettings
+    from airflow_provider_eightbyeight.errors import ConfigurationError as _ConfigurationError
+
+    def settings(**extra):
+        fields = {"conn_id": "c", "login": "k", "password": "s", "host": None, "port": None, "extra_dejson": extra}
+        return ConnectionSettings.from_connection(type("Conn", (), fields)())
+
+    base = {"api_base_url": "http://127.0.0.1:9"}
+    assert settings(**base).token_url == "http://127.0.0.1:9/oauth/v2/token"
+    assert settings(**base, oauth_url="http://127.0.0.1:9/t").token_url == "http://127.0.0.1:9/t"
+    assert settings(**base, token_url="http://127.0.0.1:9/old").token_url == "http://127.0.0.1:9/old"
+    with pytest.raises(_ConfigurationError, match="both oauth_url and its old name token_url"):
+        settings(**base, oauth_url="http://127.0.0.1:9/a", token_url="http://127.0.0.1:9/b")

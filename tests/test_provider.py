@@ -28,13 +28,17 @@ def test_provider_info_matches_airflows_schemas():
     assert set(conn["conn-fields"]) >= {
         "region",
         "api_base_url",
-        "token_url",
+        "oauth_url",
         "api_version",
         "timeout",
         "max_retries",
     }
     for field in conn["conn-fields"].values():
         assert field["label"] and field["description"] and field["schema"]["type"]
+
+
+def conn_fields_of(manager) -> list[str]:
+    return [name.rsplit("__", 1)[-1] for name in manager.connection_form_widgets if "eightbyeight" in name]
 
 
 def test_providers_manager_registers_hook_and_form():
@@ -51,8 +55,10 @@ def test_providers_manager_registers_hook_and_form():
     assert hook.hook_name == "8x8 Cloud Storage" and hook.connection_testable
     assert hook.connection_id_attribute_name == "eightbyeight_conn_id"
     assert "extra__eightbyeight__region" in widgets and "extra__eightbyeight__max_retries" in widgets
-    assert behaviour["relabeling"] == {"login": "API key", "password": "Secret"}
-    assert set(behaviour["hidden_fields"]) == {"host", "port", "schema"}
+    assert behaviour["relabeling"]["login"] == "API key" and behaviour["relabeling"]["password"] == "Secret"
+    assert "0" in behaviour["relabeling"]["port"] and behaviour["placeholders"]["port"] == "0"
+    assert set(behaviour["hidden_fields"]) == {"host", "schema"}  # port: see the README's "Test button"
+    assert not any("token" in name for name in conn_fields_of(manager)), "Airflow masks extras named *token*"
     ours = [w for w in caught if "eightbyeight" in str(w.message).lower()]
     assert not ours, [str(w.message) for w in ours]
 

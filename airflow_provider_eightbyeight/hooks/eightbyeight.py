@@ -355,7 +355,7 @@ class EightByEightHook(BaseHook):
                     method="POST",
                     path=path,
                     server_message=server_message,
-                    hint="Check that token_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
+                    hint="Check that oauth_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
                 )
             raise AuthenticationError(
                 f"8x8 rejected the API key and secret of connection {s.conn_id!r}",
@@ -381,7 +381,7 @@ class EightByEightHook(BaseHook):
                 status=resp.status_code,
                 method="POST",
                 path=path,
-                hint="Check that token_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
+                hint="Check that oauth_url points at 8x8's OAuth endpoint (/oauth/v2/token)",
             )
         value = str(body["access_token"])
         _mask(value)
@@ -1490,13 +1490,31 @@ class EightByEightHook(BaseHook):
                     f"Authenticated, but region {configured!r} is not one of this account's regions "
                     f"({', '.join(regions) or 'none'}); fix the connection's region extra.",
                 )
-            return True, f"Authenticated; regions: {', '.join(regions) or 'none'}"
+            listed = ", ".join(regions) or "none"
+            if configured and len(regions) > 1:
+                return True, f"Authenticated; regions: {listed}. Tasks use region {configured!r} unless they name one."
+            if len(regions) > 1:
+                return True, (
+                    f"Authenticated; regions: {listed}. Tasks that name no region search every region of the "
+                    "account (set Region to limit them to one)."
+                )
+            return True, f"Authenticated; regions: {listed}"
         except EightByEightError as err:
-            return False, str(err)
+            return False, self._for_test(str(err))
         except Exception as err:
-            return False, f"{type(err).__name__}: {err}"
+            return False, self._for_test(f"{type(err).__name__}: {err}")
         finally:
             self.close()
+
+    def _for_test(self, message: str) -> str:
+        """
+        A test's message without the connection id: the UI's Test button tests a copy under a random id
+        (``AucHSGHb``) that would only confuse; "this connection" is the one being tested either way.
+        """
+        quoted = repr(self.eightbyeight_conn_id)
+        return message.replace(f"connection {quoted}", "this connection").replace(
+            f"Connection {quoted}", "This connection"
+        )
 
 
 # ---------------------------------------------------------------------- helpers (module-private)

@@ -169,7 +169,12 @@ class ObjectCriteriaMixin:
         if isinstance(region, str) and region.strip().lower() in ALL_REGIONS:
             return {"region": None, "all_regions": True}
         names = _names(region, "region")
-        return {"region": names or None, "all_regions": bool(self.all_regions)}
+        if names:
+            return {"region": names, "all_regions": bool(self.all_regions)}
+        if self.all_regions or not (self.hook.region or self.hook.settings.region):
+            # nothing names a region: every region of the account (one region: just that one)
+            return {"region": None, "all_regions": True}
+        return {"region": None, "all_regions": False}  # the connection's region
 
 
 class EightByEightSearchBaseOperator(ObjectCriteriaMixin, BaseOperator):
@@ -177,7 +182,8 @@ class EightByEightSearchBaseOperator(ObjectCriteriaMixin, BaseOperator):
     Base of the operators that take the shared search arguments (list, transfer, delete, restore).
 
     :param eightbyeight_conn_id: The 8x8 connection. Templated.
-    :param region: Optional. Region name(s), or ``"all"``. Default: the connection's, or the only one. Templated.
+    :param region: Optional. Region name(s), or ``"all"``. Default: the connection's region, or every region of
+        the account when the connection names none. Templated.
     :param all_regions: Search every region of the account.
     :param filter: Optional. Raw FIQL ANDed with the other criteria. Templated.
     :param object_types: Optional. Object types, e.g. ``["callrecording", "transcription"]``. Templated.

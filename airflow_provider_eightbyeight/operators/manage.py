@@ -257,4 +257,6 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
             raise EightByEightError(
                 f"Restore did not complete: {event.get('message')} ({event.get('pending', [])[:20]})"
             )
-        return list(restored or unstash_after_resume(context, "restored", []))
+        ids = list(restored or unstash_after_resume(context, "restored", []))
+        self.log.info("Restore complete: %d object(s) are AVAILABLE now (for the days 8x8 was asked).", len(ids))
+        return ids

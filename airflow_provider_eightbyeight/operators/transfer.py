@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
+from airflow.sdk import AssetAlias, conf
+from airflow.sdk.definitions.asset import BaseAsset
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.models import StoredObject
@@ -35,6 +36,8 @@ from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, Transfe
 
 #: States searched besides AVAILABLE (when ``states`` is not given): everything that may still be copied.
 SEARCHED_STATES = ("ARCHIVED", "PENDING", "FAILED")
+#: When the task's asset outlets get an event (see ``asset_events``).
+ASSET_EVENTS = ("changed", "always")
 _RUN_STATE = "transfer_run"
 
 if TYPE_CHECKING:
@@ -90,6 +93,10 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         task naming those still not ready; or ``"report"`` them in the manifest and summary only.
     :param not_ready_poll_interval: Seconds between checks of objects that are not ready.
     :param not_ready_timeout: Seconds to wait for objects that are not ready (when no restore is waited for).
+    :param asset_events: When the task's asset ``outlets`` get an event: ``"changed"`` (default) only when the
+        run wrote something new at the destination (copied or restored objects), so DAGs scheduled on the
+        asset do not run for nothing; ``"always"`` on every success. Events carry the run's counts and
+        manifest in their ``extra``. (``AssetAlias`` outlets are left alone.)
     """
 
     template_fields: Sequence[str] = (
@@ -129,9 +136,13 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         on_not_ready: str = "wait",
         not_ready_poll_interval: float | str = 60.0,
         not_ready_timeout: float = 6 * 3600,
+        asset_events: str = "changed",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if asset_events not in ASSET_EVENTS:
+            raise ValueError(f"asset_events must be one of {', '.join(ASSET_EVENTS)}, got {asset_events!r}")
+        self.asset_events = asset_events
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if on_archived not in ON_ARCHIVED:
@@ -288,8 +299,24 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         return result
 
     def _annotate_outlets(self, context: Context, result: dict[str, Any]) -> None:
+        if not self.outlets:
+            return
+        if self.asset_events == "changed" and not (result["copied"] or result["restored"]):
+            assets = [o for o in self.outlets if isinstance(o, BaseAsset) and not isinstance(o, AssetAlias)]
+            if assets:
+                # Airflow emits an event for every asset outlet of a successful task: drop them for this try
+                self.outlets = [o for o in self.outlets if o not in assets]
+                self.log.info(
+                    "Nothing new at the destination (%d already present, %d not ready, %d failed): no asset event "
+                    "for %s (asset_events='changed'; 'always' emits one on every success).",
+                    result["skipped"],
+                    result["not_ready"],
+                    result["failed"],
+                    ", ".join(getattr(a, "name", None) or str(a) for a in assets),
+                )
+            return
         events = context.get("outlet_events")
-        if events is None or not self.outlets:
+        if events is None:
             return
         keys = ("copied", "restored", "skipped", "not_ready", "failed", "bytes_copied", "manifest", "destination")
         extra = {k: result[k] for k in keys}

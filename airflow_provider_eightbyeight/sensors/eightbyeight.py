@@ -121,9 +121,10 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         seen, limit, ids = self._search()
         wanted = self._min_count()
-        self.log.info("%s object(s) match; waiting for %d.", _count(seen, limit), wanted)
         if seen < wanted:
+            self.log.info("%s object(s) match; waiting until %d do.", _count(seen, limit), wanted)
             return PokeReturnValue(is_done=False)
+        self.log.info("%s object(s) match (at least %d wanted): done.", _count(seen, limit), wanted)
         return PokeReturnValue(is_done=True, xcom_value=self._bounded(seen, limit, ids))
 
     def execute(self, context: Context) -> Any:

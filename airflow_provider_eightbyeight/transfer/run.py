@@ -838,4 +838,10 @@ class TransferRun:
             summary.retries,
             summary.manifest,
         )
+        if summary.archived and self.policy.on_archived == "skip":
+            self.log.warning(
+                "%d ARCHIVED object(s) were not copied (on_archived='skip'; each is named in the manifest with "
+                "status 'archived'). on_archived='restore' restores and then copies them.",
+                summary.archived,
+            )
         return summary

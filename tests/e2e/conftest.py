@@ -1,0 +1,117 @@
+"""
+Fixtures of the end-to-end suite: one emulator process and one running Airflow deployment per session
+(started only when an e2e test is selected), and a headless Chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.deployment import ROOT, AirflowDeployment, EmulatorProcess
+
+#: Debian's Chromium (browsers cannot be downloaded here); ``make test`` installs it.
+CHROMIUM = os.environ.get("EIGHTBYEIGHT_CHROMIUM", "/usr/bin/chromium")
+#: What the emulator serves: two regions (the account has both), objects over the first days of November.
+EMULATOR_ARGS = (
+    "--regions",
+    "us-east,uk",
+    "--objects",
+    "30",
+    "--seed",
+    "11",
+    "--size-min",
+    "2000",
+    "--size-max",
+    "30000",
+    "--created-start",
+    "2026-11-01T00:00:00Z",
+    "--created-end",
+    "2026-11-08T00:00:00Z",
+    "--bulk-delay",
+    "1",
+    "--restore-delay",
+    "2",
+)
+
+
+@pytest.fixture(scope="session")
+def e2e_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="8x8-e2e-"))
+    yield folder
+    if not os.environ.get("EIGHTBYEIGHT_KEEP_E2E"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def emulator_process(e2e_dir: Path) -> Iterator[EmulatorProcess]:
+    emulator = EmulatorProcess(e2e_dir, *EMULATOR_ARGS)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def destinations(e2e_dir: Path) -> dict[str, Path]:
+    names = ("daily", "backfill", "archive", "restored")
+    folders = {name: e2e_dir / "dest" / name for name in names}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    return folders
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    e2e_dir: Path, emulator_process: EmulatorProcess, destinations: dict[str, Path]
+) -> Iterator[AirflowDeployment]:
+    home = e2e_dir / "airflow_home"
+    home.mkdir()
+    env = {
+        "AIRFLOW_VAR_EIGHTBYEIGHT_DESTINATION": destinations["daily"].as_uri() + "/",
+        "AIRFLOW_VAR_EIGHTBYEIGHT_BACKFILL": destinations["backfill"].as_uri() + "/",
+        "AIRFLOW_VAR_EIGHTBYEIGHT_ARCHIVE": destinations["archive"].as_uri() + "/",
+        "AIRFLOW_VAR_EIGHTBYEIGHT_RESTORED": destinations["restored"].as_uri() + "/",
+        "AIRFLOW_VAR_EIGHTBYEIGHT_POLL_SECONDS": "2",
+    }
+    airflow = AirflowDeployment(home, ROOT / "example_dags", env)
+    try:
+        airflow.start()
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: run `make test` (it installs Debian's chromium) or set "
+            "EIGHTBYEIGHT_CHROMIUM to a Chromium binary"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,0 +1,160 @@
+"""
+The connection form and the Test button in the real Airflow 3 UI (api-server of a running deployment),
+driven in headless Chromium like a user: log in, open the connection, edit it, press Test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.deployment import USER, AirflowDeployment, EmulatorProcess
+
+CONN_ID = "eightbyeight_ui"
+
+
+def _save(deployment: AirflowDeployment, emulator: EmulatorProcess, *, port: int | None, secret: str = "") -> None:
+    info = emulator.info
+    body = {
+        "connection_id": CONN_ID,
+        "conn_type": "eightbyeight",
+        "login": info["key"],
+        "password": secret or info["secret"],
+        "port": port,
+        "extra": json.dumps({"api_base_url": info["base_url"]}),
+    }
+    deployment.api("DELETE", f"connections/{CONN_ID}", expect=(204, 404))
+    deployment.api("POST", "connections", json=body, expect=(201,))
+
+
+@pytest.fixture
+def page(browser: Any, deployment: AirflowDeployment) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{deployment.url}/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", deployment.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _connections(page: Any, deployment: AirflowDeployment) -> Any:
+    page.goto(f"{deployment.url}/connections")
+    row = page.get_by_role("row").filter(has_text=CONN_ID)
+    row.wait_for()
+    return row
+
+
+def _press_test(page: Any, row: Any) -> tuple[int, dict[str, Any], str]:
+    """Press the row's Test button; the API's answer and the toast the user sees."""
+    with page.expect_response(lambda r: "/api/v2/connections/test" in r.url) as answer:
+        row.get_by_role("button", name="Test Connection").click()
+    toast = page.locator("[data-scope=toast][data-part=root]").filter(has_text="Test Connection").last
+    toast.wait_for()
+    resp = answer.value
+    return resp.status, resp.json(), toast.inner_text()
+
+
+def test_typing_0_in_port_makes_the_test_button_work(
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+) -> None:
+    _save(deployment, emulator_process, port=None)  # as the UI's add form saves it when Port is left empty
+    row = _connections(page, deployment)
+    row.get_by_role("button", name="Edit Connection").click()
+    dialog = page.get_by_role("dialog")
+    port = dialog.locator("input[name=port]")
+    assert "0" in dialog.inner_text() and port.get_attribute("placeholder") == "0"
+    port.fill("0")
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="hidden")
+    assert deployment.api("GET", f"connections/{CONN_ID}")["port"] == 0
+    status, body, toast = _press_test(page, _connections(page, deployment))
+    assert status == 200 and body["status"] is True, body
+    assert "Test Connection Successful" in toast
+    assert "regions: us-east, uk" in toast and "every region of the account" in toast
+    assert emulator_process.info["secret"] not in page.content()
+
+
+def test_airflow_still_refuses_to_test_a_connection_stored_without_a_port(
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+) -> None:
+    """
+    The state of Airflow's bug, kept so a fixed Airflow is noticed: the UI posts ``port: 0`` for a stored
+    ``null`` and the API refuses the test as "another endpoint". When this fails, Airflow fixed it: drop the
+    Port field's hint (connection_form.PORT_LABEL) and the README's workaround.
+    """
+    _save(deployment, emulator_process, port=None)
+    status, body, toast = _press_test(page, _connections(page, deployment))
+    assert status == 400 and "differs from the stored connection" in body["detail"], (status, body)
+    assert "Failed" in toast
+
+
+def test_a_wrong_secret_fails_with_words_for_this_connection(
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+) -> None:
+    wrong = "not-the-secret-" + emulator_process.info["secret"][::-1]
+    _save(deployment, emulator_process, port=0, secret=wrong)
+    status, body, toast = _press_test(page, _connections(page, deployment))
+    assert status == 200 and body["status"] is False
+    assert "rejected the API key and secret of this connection" in toast
+    assert "connection '" not in body["message"]  # not Airflow's random id for the test copy
+    assert wrong not in page.content() and wrong not in json.dumps(body)
+
+
+def test_a_connection_made_in_the_form_is_labelled_unmasked_and_tests_ok(
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+) -> None:
+    """A new user's path: Add Connection, pick "8x8 Cloud Storage", read the form, fill it, save, Test."""
+    info = emulator_process.info
+    conn_id = "eightbyeight_from_form"
+    deployment.api("DELETE", f"connections/{conn_id}", expect=(204, 404))
+    page.goto(f"{deployment.url}/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox").first.click()
+    page.keyboard.type("8x8")
+    page.get_by_role("option", name="8x8 Cloud Storage").click()
+    standard = dialog.inner_text()
+    for label in ("API key", "Secret", "Port (enter 0"):
+        assert label in standard
+    assert "Host" not in standard and "Schema" not in standard
+    dialog.locator("input[name=connection_id]").fill(conn_id)
+    dialog.locator("input[name=login]").fill(info["key"])
+    dialog.locator("input[name=password]").fill(info["secret"])
+    dialog.locator("input[name=port]").fill("0")
+    dialog.get_by_text("Extra Fields", exact=True).click()  # the accordion closes the standard fields
+    extras = dialog.inner_text()
+    for text in (
+        "Region",
+        "every region of the account",
+        "API base URL",
+        "Default https://api.8x8.com",
+        "OAuth token URL",
+        "Default {api_base_url}/oauth/v2/token",
+        "API version",
+        "Default v3",
+        "Timeout (seconds)",
+        "Default 60",
+        "Max retries",
+        "Default 5",
+        "Allow insecure HTTP",
+    ):
+        assert text in extras, text
+    dialog.locator("[name=element_api_base_url]").fill(info["base_url"])
+    dialog.locator("[name=element_oauth_url]").fill(info["token_url"])
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="hidden")
+    stored = deployment.api("GET", f"connections/{conn_id}")
+    assert json.loads(stored["extra"])["oauth_url"] == info["token_url"]  # not masked as "***"
+    row = page.get_by_role("row").filter(has_text=conn_id)
+    status, body, toast = _press_test(page, row)
+    assert status == 200 and body["status"] is True, body
+    assert "Test Connection Successful" in toast
