@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick test-e2e browser lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e e2e browser lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,8 +28,8 @@ test: $(STAMP) lint browser
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not reliability and not e2e"
 
-## test-e2e: only the end-to-end tests (a running Airflow deployment and headless Chromium).
-test-e2e: $(STAMP) browser
+## e2e / test-e2e: only the end-to-end tests (a running Airflow deployment and headless Chromium), ~2 minutes.
+e2e test-e2e: $(STAMP) browser
 	$(BIN)/python -m pytest tests/e2e
 
 ## browser: Debian's Chromium for the UI tests (browsers cannot be downloaded by Playwright here).

@@ -30,6 +30,12 @@ def airflow_cli(*args: str, env: dict | None = None, timeout: float = 180) -> su
     )
 
 
+def is_sidecar(path: Path) -> bool:
+    """Whether ``path`` is the metadata sidecar (``<file>.meta.json``) of a file beside it."""
+    suffix = ".meta.json"
+    return path.name.endswith(suffix) and path.with_name(path.name[: -len(suffix)]).is_file()
+
+
 class FakeTI:
     """Just what the transfer operator uses of a task instance: XCom for its resume state."""
 

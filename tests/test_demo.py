@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, is_sidecar
 
 pytestmark = pytest.mark.dagrun
 
@@ -37,6 +37,6 @@ def test_demo_copies_then_skips(tmp_path):
     recordings = tmp_path / "recordings"
     assert f"folder: {recordings}" in first
     files = [p for p in recordings.rglob("*") if p.is_file() and "_manifests" not in p.parts]
-    assert len([p for p in files if not p.name.endswith(".json") or not p.with_suffix("").exists()]) == copied
+    assert len([p for p in files if not is_sidecar(p)]) == copied
     second = run_demo(tmp_path)
     assert "copied: 0 objects" in second and f"skipped: {copied} " in second

@@ -13,7 +13,7 @@ import requests
 
 from airflow_provider_eightbyeight.testing import EmulatorConfig
 from airflow_provider_eightbyeight.timeutil import parse_api_time
-from tests.helpers import ROOT
+from tests.helpers import ROOT, is_sidecar
 
 pytestmark = pytest.mark.dagrun
 
@@ -44,8 +44,8 @@ def files_under(root: Path) -> dict[str, Path]:
     for path in root.rglob("*"):
         if not path.is_file() or "_manifests" in path.parts or path.name.endswith(".part"):
             continue
-        if path.suffix == ".json" and path.with_suffix("").is_file():
-            continue  # the metadata sidecar of path.with_suffix("")
+        if is_sidecar(path):
+            continue  # a metadata sidecar
         found[path.name.split("_", 1)[0]] = path
     return found
 
@@ -115,7 +115,7 @@ def test_daily_export_copies_the_interval_and_a_rerun_copies_nothing_new(run_dag
     assert set(copied) == expected
     for object_id, path in copied.items():
         assert path.read_bytes() == emulator.content(object_id)
-        sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+        sidecar = json.loads(path.with_name(path.name + ".meta.json").read_text())
         assert sidecar["object"]["id"] == object_id and sidecar["transfer"]["md5"] == emulator.md5(object_id)
         assert path.relative_to(dest).parts[:4] == (emulator.get(object_id)["type"], "2026", "11", "02")
     [manifest] = manifests(dest)
@@ -211,7 +211,8 @@ def test_restore_then_copy(run_dag, emulator, tmp_path):
     dest = tmp_path / "restored"
     run = run_dag(
         "example_eightbyeight_restore_archived",
-        variables={"eightbyeight_restored": dest.as_uri(), "eightbyeight_poll_seconds": "0.5"},
+        variables={"eightbyeight_restored": dest.as_uri()},
+        conf={"poll_seconds": 0.5},
     )
     assert run.state == "success", task_states(run)
     copied = files_under(dest)
@@ -232,7 +233,8 @@ def test_bulk_backfill_maps_one_transfer_per_window_and_copies_each_object_once(
     assert len(busy_days) == 7  # every daily window has objects, so each starts a bulk job
     run = run_dag(
         "example_eightbyeight_bulk_backfill",
-        variables={"eightbyeight_backfill": dest.as_uri(), "eightbyeight_poll_seconds": "0.3"},
+        variables={"eightbyeight_backfill": dest.as_uri()},
+        conf={"poll_seconds": 0.3},
     )
     states = task_states(run)
     assert run.state == "success", states

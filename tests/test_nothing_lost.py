@@ -133,7 +133,7 @@ def test_2_name_reused_on_another_day_never_overwrites(conn, emulator, tmp_path,
         for path in (tmp_path / MANIFEST_DIR).iterdir():
             path.unlink()
     if evidence == "none":
-        (tmp_path / "callrecording" / "rec.mp3.json").unlink()
+        (tmp_path / "callrecording" / "rec.mp3.meta.json").unlink()
     b = _twin(emulator, "rec.mp3", "2026-11-03")
     common["filter"] = f"id=={b['id']}"
     summary, _ = drive(EightByEightTransferOperator(task_id="d2", write_metadata=True, **common))
@@ -467,9 +467,9 @@ def test_5_jobs_are_cancelled_when_the_run_fails(conn, emulator, tmp_path, make_
 
 
 def test_a_sidecar_never_replaces_another_objects_copy(conn, emulator, tmp_path, make_hook):
-    """Object "data" writes its sidecar to data.json, the path of object "data.json"'s copy."""
+    """Object "data" writes its sidecar to data.meta.json, the path of object "data.meta.json"'s copy."""
     hook = make_hook()
-    b = emulator.add_object("us-east", object_name="data.json", size=5000)
+    b = emulator.add_object("us-east", object_name="data.meta.json", size=5000)
     a = emulator.add_object("us-east", object_name="data", size=3000)
     objs = {o.id: o for o in hook.iter_objects(f"id=in=({a['id']},{b['id']})")}
     options = TransferOptions(path_template="{name}", write_metadata=True, max_workers=1)
@@ -478,11 +478,11 @@ def test_a_sidecar_never_replaces_another_objects_copy(conn, emulator, tmp_path,
     for obj in (a, b):
         record = next(r for r in summary.records if r.id == obj["id"])
         assert md5(tmp_path / record.path) == emulator.md5(obj["id"])
-    # a second run that finds the user's own notes.json where "notes"'s sidecar would go leaves it alone
+    # a second run that finds the user's own notes.meta.json where "notes"'s sidecar would go leaves it alone
     n = emulator.add_object("us-east", object_name="notes", size=3000)
-    (tmp_path / "notes.json").write_text("my own notes")
+    (tmp_path / "notes.meta.json").write_text("my own notes")
     summary = TransferEngine(hook, tmp_path.as_uri(), options).run(hook.iter_objects(f"id=={n['id']}"))
-    assert (tmp_path / "notes.json").read_text() == "my own notes"
+    assert (tmp_path / "notes.meta.json").read_text() == "my own notes"
     assert summary.copied == 1 and md5(tmp_path / summary.records[0].path) == emulator.md5(n["id"])
 
 

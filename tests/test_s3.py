@@ -46,7 +46,7 @@ def test_objects_land_in_s3_with_the_right_keys_and_bytes(make_hook, emulator, s
         assert stored[key] == obj["storedBytes"]
         body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         assert hashlib.md5(body).hexdigest() == emulator.md5(object_id)
-        sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key=key + ".json")["Body"].read())
+        sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key=key + ".meta.json")["Body"].read())
         assert sidecar["transfer"]["md5"] == emulator.md5(object_id)
     manifests = [k for k in stored if k.startswith("8x8/_manifests/")]
     assert len(manifests) == 1

@@ -18,6 +18,7 @@ from airflow_provider_eightbyeight.operators import (
 from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferError, TransferOptions
 from airflow_provider_eightbyeight.transfer.paths import PathTemplateError
+from tests.helpers import is_sidecar
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def copied_files(root: Path) -> dict[str, Path]:
     for path in root.rglob("*"):
         if not path.is_file() or "_manifests" in path.parts:
             continue
-        if path.suffix == ".json" and path.with_suffix("").is_file():
+        if is_sidecar(path):
             continue
         out[path.name.split("_", 1)[0]] = path
     return out
@@ -110,7 +111,7 @@ def test_transfer_copies_verifies_and_reports(conn, emulator, tmp_path):
     assert set(files) == expected
     for object_id, path in files.items():
         assert path.read_bytes() == emulator.content(object_id)
-        sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+        sidecar = json.loads(path.with_name(path.name + ".meta.json").read_text())
         assert sidecar["transfer"]["md5"] == emulator.md5(object_id) and sidecar["transfer"]["verified"]
     records = manifest_records(tmp_path)
     assert {r["id"] for r in records if r["status"] == "archived"} == archived

@@ -75,7 +75,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     :param max_workers: Objects copied at the same time (1..128). The default, 64, hides a WAN round trip to
         8x8 (at 80 ms per request it copies ~5x as fast as 8); the run halves it while 8x8 answers 429.
     :param strategy: ``"objects"`` (one download each), ``"bulk"`` (8x8 zip jobs) or ``"auto"``.
-    :param write_metadata: Write ``<file>.json`` with the object's 8x8 metadata beside each file.
+    :param write_metadata: Write ``<file>.meta.json`` with the object's 8x8 metadata beside each file.
     :param overwrite: Copy objects again even when a verified copy is present.
     :param delete_after_transfer: Delete at 8x8 the objects whose copies this run verified by MD5.
     :param on_archived: What to do with ARCHIVED objects: ``"skip"`` (record them), ``"fail"``, or

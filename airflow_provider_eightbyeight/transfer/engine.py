@@ -50,6 +50,7 @@ from airflow_provider_eightbyeight.transfer.listing import FolderCache
 from airflow_provider_eightbyeight.transfer.malloc import limit_arenas
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
+    LEGACY_SIDECAR_SUFFIX,
     PROOF,
     SIDECAR_SUFFIX,
     Evidence,
@@ -578,7 +579,8 @@ class TransferEngine:
             total_objects, total_bytes = len(planned), sum(p.obj.size or 0 for p in planned)
             if planned:
                 self.log.info(
-                    "Copying up to %d object(s) (%.1f MB) to %s with %d workers.",
+                    "Placing %d object(s) (%.1f MB) at %s with %d workers: each is skipped if its verified copy "
+                    "is there already, else copied.",
                     total_objects,
                     total_bytes / 1e6,
                     storage.url_of(self.root),
@@ -723,16 +725,24 @@ class TransferEngine:
         return object_id if isinstance(object_id, str) else None
 
     def _sidecar_doc(self, item: PlannedObject) -> dict[str, Any]:
+        """
+        The parsed sidecar of the file at ``item``: ``<file>.meta.json``, else one written by release 0.1
+        (``<file>.json``); ``{}`` when neither is there or readable. Only a sidecar naming this object's id is
+        ever taken as evidence by the callers, so another object's JSON file at the old name proves nothing.
+        """
         if item.sidecar_doc is None:
             item.sidecar_doc = {}
-            if self._existing_size(item.relative_path + SIDECAR_SUFFIX) is not None:
-                text = storage.read_text(item.sidecar)
+            for suffix in (SIDECAR_SUFFIX, LEGACY_SIDECAR_SUFFIX):
+                if self._existing_size(item.relative_path + suffix) is None:
+                    continue
+                text = storage.read_text(item.root.target(item.relative_path + suffix))
                 try:
                     data = json.loads(text) if text else None
                 except ValueError:
                     data = None
                 if isinstance(data, dict):
                     item.sidecar_doc = data
+                    break
         return item.sidecar_doc
 
     def _verify_existing(self, item: PlannedObject, size: int, *, owned: bool) -> ManifestRecord | None:

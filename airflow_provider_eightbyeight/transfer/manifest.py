@@ -20,7 +20,10 @@ from airflow_provider_eightbyeight.transfer.storage import sink_factory
 log = logging.getLogger(__name__)
 
 MANIFEST_DIR = "_manifests"
-SIDECAR_SUFFIX = ".json"
+#: A copy's metadata sidecar is ``<file>.meta.json`` (``rec.mp3.meta.json``, ``x-transcript.json.meta.json``).
+SIDECAR_SUFFIX = ".meta.json"
+#: Sidecars of release 0.1 (``<file>.json``: ``x-transcript.json.json``), still read as evidence, never written.
+LEGACY_SIDECAR_SUFFIX = ".json"
 
 
 class Status:

@@ -41,6 +41,24 @@ EMULATOR_ARGS = (
 )
 
 
+#: Where the suite saves screenshots (kept after the run; printed at the end of the session).
+ARTIFACTS = Path(os.environ.get("EIGHTBYEIGHT_E2E_ARTIFACTS") or tempfile.gettempdir()) / "8x8-e2e-screenshots"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if ARTIFACTS.is_dir() and any(ARTIFACTS.iterdir()):
+        shots = ", ".join(sorted(p.name for p in ARTIFACTS.iterdir()))
+        terminalreporter.write_line(f"End-to-end screenshots in {ARTIFACTS}: {shots}")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """The screenshot folder, emptied at the start of the session."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
 @pytest.fixture(scope="session")
 def e2e_dir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="8x8-e2e-"))
@@ -78,7 +96,6 @@ def deployment(
         "AIRFLOW_VAR_EIGHTBYEIGHT_BACKFILL": destinations["backfill"].as_uri() + "/",
         "AIRFLOW_VAR_EIGHTBYEIGHT_ARCHIVE": destinations["archive"].as_uri() + "/",
         "AIRFLOW_VAR_EIGHTBYEIGHT_RESTORED": destinations["restored"].as_uri() + "/",
-        "AIRFLOW_VAR_EIGHTBYEIGHT_POLL_SECONDS": "2",
     }
     airflow = AirflowDeployment(home, ROOT / "example_dags", env)
     try:

@@ -147,7 +147,11 @@ class AirflowDeployment:
         log = (self.home / f"{name}.log").open("ab")
         self._logs[name] = log
         self.procs[name] = subprocess.Popen(
-            [str(BIN / "airflow"), name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [str(BIN / "airflow"), name],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop_component(self, name: str, sig: int = signal.SIGTERM) -> None:
@@ -229,8 +233,8 @@ class AirflowDeployment:
         resp = requests.get(
             f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"map_index": map_index, "full_content": True},
-            headers={"Authorization": f"Bearer {self.token()}", "Accept": "text/plain"},
+            headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"},
             timeout=60,
         )
         resp.raise_for_status()
-        return resp.text
+        return json.dumps(resp.json().get("content"))  # the structured log lines, as text to search

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,7 +65,7 @@ def _press_test(page: Any, row: Any) -> tuple[int, dict[str, Any], str]:
 
 
 def test_typing_0_in_port_makes_the_test_button_work(
-    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess, artifacts: Path
 ) -> None:
     _save(deployment, emulator_process, port=None)  # as the UI's add form saves it when Port is left empty
     row = _connections(page, deployment)
@@ -80,6 +81,7 @@ def test_typing_0_in_port_makes_the_test_button_work(
     assert status == 200 and body["status"] is True, body
     assert "Test Connection Successful" in toast
     assert "regions: us-east, uk" in toast and "every region of the account" in toast
+    page.screenshot(path=str(artifacts / "2-test-result.png"))
     assert emulator_process.info["secret"] not in page.content()
 
 
@@ -110,7 +112,7 @@ def test_a_wrong_secret_fails_with_words_for_this_connection(
 
 
 def test_a_connection_made_in_the_form_is_labelled_unmasked_and_tests_ok(
-    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess, artifacts: Path
 ) -> None:
     """A new user's path: Add Connection, pick "8x8 Cloud Storage", read the form, fill it, save, Test."""
     info = emulator_process.info
@@ -150,6 +152,7 @@ def test_a_connection_made_in_the_form_is_labelled_unmasked_and_tests_ok(
         assert text in extras, text
     dialog.locator("[name=element_api_base_url]").fill(info["base_url"])
     dialog.locator("[name=element_oauth_url]").fill(info["token_url"])
+    page.screenshot(path=str(artifacts / "1-connection-form.png"), full_page=True)
     dialog.get_by_role("button", name="Save").click()
     dialog.wait_for(state="hidden")
     stored = deployment.api("GET", f"connections/{conn_id}")
@@ -158,3 +161,16 @@ def test_a_connection_made_in_the_form_is_labelled_unmasked_and_tests_ok(
     status, body, toast = _press_test(page, row)
     assert status == 200 and body["status"] is True, body
     assert "Test Connection Successful" in toast
+
+
+def test_a_task_log_shows_what_the_transfer_did(page: Any, deployment: AirflowDeployment, artifacts: Path) -> None:
+    """The transfer's log in the UI (a run of the daily export made by the example-DAG tests, or a new one)."""
+    dag_id, task_id = "example_eightbyeight_daily_export", "copy_recordings_and_transcripts"
+    runs = deployment.api("GET", f"dags/{dag_id}/dagRuns", params={"state": "success"})["dag_runs"]
+    assert runs, "the example-DAG tests leave a successful daily export run"
+    run_id = runs[0]["dag_run_id"]
+    page.goto(f"{deployment.url}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}")
+    page.get_by_text("Transfer finished:").first.wait_for()
+    page.screenshot(path=str(artifacts / "3-task-log.png"), full_page=True)
+    text = page.inner_text("body")
+    assert "copied" in text and "Manifest:" in text

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_eightbyeight.testing import EightByEightEmulator
+from tests.helpers import is_sidecar
 
 FIGURES: dict[str, int] = {
     "scenarios": 0,
@@ -38,7 +39,7 @@ def local_destination(root: Path) -> Destination:
         for path in root.rglob("*"):
             if not path.is_file() or "_manifests" in path.parts or path.name.endswith(".part"):
                 continue
-            if path.suffix == ".json" and path.with_suffix("").is_file():
+            if is_sidecar(path):
                 continue
             rel = path.relative_to(root).as_posix()
             found.setdefault(path.name.split("_", 1)[0], []).append((rel, path.read_bytes()))

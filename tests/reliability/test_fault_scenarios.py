@@ -56,7 +56,7 @@ def s3_destination(client, prefix: str) -> Destination:
             keys += [item["Key"] for item in page.get("Contents", [])]
         key_set = set(keys)
         for key in keys:
-            if "/_manifests/" in key or (key.endswith(".json") and key[:-5] in key_set):
+            if "/_manifests/" in key or (key.endswith(".meta.json") and key[: -len(".meta.json")] in key_set):
                 continue
             rel = key[len(prefix) :]
             data = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()

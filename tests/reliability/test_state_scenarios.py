@@ -120,7 +120,7 @@ def test_rerun_with_deletes_over_damaged_foreign_and_hand_edited_copies(state_ho
         _damage(tmp_path / records[object_id]["path"], how)
     for object_id in victims[40:50]:  # sidecars whose MD5 lies about the (damaged) file
         path = tmp_path / records[object_id]["path"]
-        sidecar = path.with_name(path.name + ".json")
+        sidecar = path.with_name(path.name + ".meta.json")
         doc = json.loads(sidecar.read_text())
         _damage(path, "flip")
         doc["transfer"]["md5"] = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
