@@ -36,6 +36,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path.startswith("/cookie"):
+            self.send_response(200)
+            self.send_header("Set-Cookie", "tracking=1; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/slow"):
             time.sleep(1.5)
         body = b"x" * 70_000 + self.path.encode()
@@ -160,3 +166,64 @@ def test_content_downloads_take_the_lean_path(
         assert result.verified and (tmp_path / object_id).read_bytes() == emulator.content(object_id)
     assert len(lean_calls) == len(ids) and all(u.endswith("/content") for u in lean_calls)
     assert not [u for u in sent if u.endswith("/content")]  # metadata and token requests still use requests
+
+
+def test_an_https_pool_gets_requests_ca_bundle_and_checks_not_the_systems():
+    """Session.send points every pool at requests' CA bundle (certifi); the lean path must too (review)."""
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    session = _session()
+    adapter = session.get_adapter("https://127.0.0.1:9/")
+    pool = lean._pool(adapter, session, "https://127.0.0.1:9")  # no connection is made
+    assert pool.cert_reqs == "CERT_REQUIRED" and pool.ca_certs == DEFAULT_CA_BUNDLE_PATH
+    session.verify = False
+    unverified = lean._pool(adapter, session, "https://127.0.0.1:9")
+    assert unverified.cert_reqs == "CERT_NONE"
+
+
+def test_a_pool_the_session_let_go_of_is_not_used_again(server: str) -> None:
+    """urllib3 2 drops pools without closing them (session.close(), eviction): the lean path follows (review)."""
+    session = _session()
+    adapter = session.get_adapter(server)
+    first = lean._pool(adapter, session, server)
+    session.close()
+    again = lean._pool(adapter, session, server)
+    assert again is not first
+    keys = adapter.poolmanager.pools.keys()
+    assert any(adapter.poolmanager.pools.get(k) is again for k in keys)
+
+
+class _Latin1Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = "référence inconnue".encode("latin-1")
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain; charset=ISO-8859-1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_error_body_is_decoded_with_its_declared_charset():
+    httpd = _Server(("127.0.0.1", 0), _Latin1Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        resp = lean.lean_get(_session(), f"http://127.0.0.1:{httpd.server_address[1]}/x", {}, (2.0, 2.0))
+        assert resp is not None and resp.status_code == 404 and resp.text == "référence inconnue"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_hooks_session_keeps_no_cookies(server: str, make_hook) -> None:
+    """A cookie from any answer would switch the lean path off for good; the token-based API needs none."""
+    session = make_hook().get_conn()
+    session.get(f"{server}/cookie", timeout=5).close()  # answers with Set-Cookie
+    assert not session.cookies and lean.usable(session)
+    plain = _session()
+    plain.get(f"{server}/cookie", timeout=5).close()
+    assert plain.cookies  # the server did set one: a default session keeps it

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import quote, urlsplit
@@ -213,6 +214,8 @@ class EightByEightHook(BaseHook):
                     session.mount("http://", adapter)
                     session.headers["User-Agent"] = USER_AGENT
                     session.trust_env = False  # never route 8x8 traffic through an ambient proxy
+                    # 8x8's API is token-based: keep no cookies (a stored one would also turn off lean_get)
+                    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                     self._session = session
         return self._session
 

@@ -20,6 +20,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import (
     ClosedPoolError,
     ConnectTimeoutError,
@@ -95,6 +96,7 @@ def lean_get(
     resp.raw = raw
     resp.reason = raw.reason or ""
     resp.url = url
+    resp.encoding = get_encoding_from_headers(resp.headers)
     resp.connection = adapter
     if allow_redirects and resp.is_redirect:  # rare: follow as Session.send does (auth dropped across hosts)
         resp.request = requests.Request("GET", url, headers=headers).prepare()
@@ -127,15 +129,27 @@ def _pool(adapter: HTTPAdapter, session: requests.Session, origin: str) -> Any:
         pools = _POOLS.setdefault(adapter, {})
     key = f"{origin} {session.verify}"
     pool = pools.get(key)
-    if pool is not None and pool.pool is not None:  # ``pool.pool`` is None once the pool was closed
+    if pool is not None and pool.pool is not None and _still_managed(adapter, pool):
         return pool
     getter = getattr(adapter, "get_connection_with_tls_context", None)
     if getter is None:  # requests < 2.32.2
         pool = adapter.get_connection(origin + "/", None)
     else:
         pool = getter(_Target(origin + "/"), session.verify, None, None)
+    # what Session.send does before every request: the CA bundle and checks of requests (certifi), not
+    # whatever the system's store trusts
+    adapter.cert_verify(pool, origin + "/", session.verify, None)
     pools[key] = pool
     return pool
+
+
+def _still_managed(adapter: HTTPAdapter, pool: Any) -> bool:
+    """
+    Whether ``pool`` is still one of the adapter's pool manager's pools: urllib3 2 lets go of a pool (without
+    closing it) when it evicts it or when the session is closed; a request must then use the pool requests uses.
+    """
+    manager = adapter.poolmanager.pools
+    return any(manager.get(key) is pool for key in manager.keys())  # noqa: SIM118 - it cannot be iterated
 
 
 class _Target:
