@@ -55,33 +55,6 @@ def _copies(folder: Path) -> dict[str, Path]:
     return found
 
 
-def test_the_daily_export_copies_the_window_verified(
-    deployment: AirflowDeployment,
-    emulator_process: EmulatorProcess,
-    connection: dict[str, Any],
-    destinations: dict[str, Path],
-) -> None:
-    dag_id = "example_eightbyeight_daily_export"
-    run_id = deployment.trigger(dag_id, logical_date="2026-11-05T00:00:00+00:00")
-    run = deployment.wait_for_run(dag_id, run_id, timeout=300)
-    states = {ti["task_id"]: ti["state"] for ti in deployment.task_instances(dag_id, run_id)}
-    assert run["state"] == "success", (states, deployment.log_text("scheduler")[-3000:])
-    start, end = _time(run["data_interval_start"]), _time(run["data_interval_end"])
-    wanted = {
-        o["id"]: o
-        for o in emulator_process.admin("GET", "objects")
-        if o["objectState"] == "AVAILABLE"
-        and o["region"] in emulator_process.info["regions"]  # the emulator seeds regions the account lacks
-        and o["type"] in ("callrecording", "callcenterrecording", "transcription")
-        and start <= _time(o["createdTime"]) < end
-    }
-    copies = _copies(destinations["daily"])
-    assert wanted, f"no object in [{start}, {end}): the emulator's seed no longer fits the test"
-    assert set(wanted) <= set(copies)
-    for object_id, obj in wanted.items():
-        assert _md5(copies[object_id]) == obj["md5"]
-
-
 def _truth(emulator: EmulatorProcess) -> dict[str, dict[str, Any]]:
     """Every object of the account's regions, by id (the emulator seeds regions the account lacks too)."""
     regions = emulator.info["regions"]
@@ -97,10 +70,43 @@ def _assert_verified_copies(folder: Path, wanted: dict[str, dict[str, Any]]) -> 
 
 
 def _succeeded(deployment: AirflowDeployment, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    """Wait for the run; if it did not succeed, fail with every task's state and the failed tasks' logs."""
     run = deployment.wait_for_run(dag_id, run_id, timeout=timeout)
-    states = {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in deployment.task_instances(dag_id, run_id)}
-    assert run["state"] == "success", states
+    if run["state"] != "success":
+        tasks = deployment.task_instances(dag_id, run_id)
+        states = {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in tasks}
+        logs = [
+            f"--- {t['task_id']}[{t['map_index']}] try {t['try_number']}:\n"
+            + deployment.task_log(dag_id, run_id, t["task_id"], max(1, t["try_number"]), t["map_index"])[-4000:]
+            for t in tasks
+            if t["state"] == "failed"
+        ]
+        pytest.fail(f"run {run_id} of {dag_id} is {run['state']}: {states}\n" + "\n".join(logs), pytrace=False)
     return run
+
+
+def _available_in(
+    truth: dict[str, dict[str, Any]], types: tuple[str, ...], start: datetime, end: datetime
+) -> dict[str, dict[str, Any]]:
+    """The AVAILABLE objects of ``truth`` (see :func:`_truth`) of ``types`` created in ``[start, end)``."""
+    return {
+        i: o
+        for i, o in truth.items()
+        if o["objectState"] == "AVAILABLE" and o["type"] in types and start <= _time(o["createdTime"]) < end
+    }
+
+
+def test_the_daily_export_copies_the_window_verified(
+    deployment: AirflowDeployment,
+    emulator_process: EmulatorProcess,
+    connection: dict[str, Any],
+    destinations: dict[str, Path],
+) -> None:
+    dag_id = "example_eightbyeight_daily_export"
+    run = _succeeded(deployment, dag_id, deployment.trigger(dag_id, logical_date="2026-11-05T00:00:00+00:00"))
+    start, end = _time(run["data_interval_start"]), _time(run["data_interval_end"])
+    types = ("callrecording", "callcenterrecording", "transcription")
+    _assert_verified_copies(destinations["daily"], _available_in(_truth(emulator_process), types, start, end))
 
 
 def test_archive_and_purge_deletes_only_what_it_copied_and_verified(
@@ -113,13 +119,7 @@ def test_archive_and_purge_deletes_only_what_it_copied_and_verified(
     before = _truth(emulator_process)
     run = _succeeded(deployment, dag_id, deployment.trigger(dag_id, logical_date="2026-11-06T03:00:00+00:00"))
     start, end = _time(run["data_interval_start"]), _time(run["data_interval_end"])
-    wanted = {
-        i: o
-        for i, o in before.items()
-        if o["objectState"] == "AVAILABLE"
-        and o["type"] in ("callrecording", "callcenterrecording", "voicemail")
-        and start <= _time(o["createdTime"]) < end
-    }
+    wanted = _available_in(before, ("callrecording", "callcenterrecording", "voicemail"), start, end)
     _assert_verified_copies(destinations["archive"], wanted)
     after = _truth(emulator_process)
     assert all(after.get(i, {}).get("objectState", "REVOKED") == "REVOKED" for i in wanted)  # deleted at 8x8
@@ -176,13 +176,7 @@ def test_bulk_backfill_maps_one_task_per_day_in_its_pool(
         first["end_date"]
     ), (first["start_date"], first["end_date"], second["start_date"], second["end_date"])
     start, end = _time(conf["start"]), _time(conf["end"])
-    wanted = {
-        i: o
-        for i, o in _truth(emulator_process).items()
-        if o["objectState"] == "AVAILABLE"
-        and o["type"] in ("callrecording", "callcenterrecording")
-        and start <= _time(o["createdTime"]) < end
-    }
+    wanted = _available_in(_truth(emulator_process), ("callrecording", "callcenterrecording"), start, end)
     _assert_verified_copies(destinations["backfill"], wanted)
     files = [p for p in destinations["backfill"].rglob("*") if p.is_file() and "_manifests" not in p.parts]
     assert len(files) == len(wanted) and not [p for p in files if "~" in p.name]  # one file each, no collision
