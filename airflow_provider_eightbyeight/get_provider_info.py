@@ -50,7 +50,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_eightbyeight.triggers.eightbyeight"],
+                "python-modules": [
+                    "airflow_provider_eightbyeight.triggers.eightbyeight",
+                    "airflow_provider_eightbyeight.triggers.new_objects",
+                ],
             }
         ],
         "connection-types": [

@@ -24,6 +24,7 @@ EXAMPLE_DAGS = {
     "example_eightbyeight_archive_and_purge",
     "example_eightbyeight_restore_archived",
     "example_eightbyeight_bulk_backfill",
+    "example_eightbyeight_new_recordings",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.models import StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
+    LOCATE_CHUNK,
     EightByEightSearchBaseOperator,
     _names,
     _seconds,
@@ -33,6 +34,7 @@ from airflow_provider_eightbyeight.transfer.engine import (
 )
 from airflow_provider_eightbyeight.transfer.paths import DEFAULT_PATH_TEMPLATE, PathTemplateError
 from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, TransferRun
+from airflow_provider_eightbyeight.watch import ids_from_event
 
 #: States searched besides AVAILABLE (when ``states`` is not given): everything that may still be copied.
 SEARCHED_STATES = ("ARCHIVED", "PENDING", "FAILED")
@@ -69,6 +71,10 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     :param states: Optional. Object states to search (8x8 returns only AVAILABLE objects otherwise).
     :param tags: Optional. Tag equality, e.g. ``{"direction": "INBOUND"}``. Templated.
     :param object_ids: Optional. Explicit ids instead of a search (list; mapped-task friendly). Templated.
+    :param from_triggering_events: Copy exactly the objects named by the asset events that started this run
+        (events of :class:`~airflow_provider_eightbyeight.triggers.new_objects.EightByEightNewObjectsTrigger`
+        in an ``AssetWatcher``), each read in its region, instead of a search. A run with no such event copies
+        nothing (and says so). Not with ``object_ids`` or search criteria: the watcher already filtered.
     :param destination_conn_id: Optional. Connection of the destination store, if not in the URL. Templated.
     :param path_template: Where each object lands under the destination. Default
         ``{type}/{created:%Y/%m/%d}/{id}_{name}``. Templated.
@@ -137,9 +143,22 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         not_ready_poll_interval: float | str = 60.0,
         not_ready_timeout: float = 6 * 3600,
         asset_events: str = "changed",
+        from_triggering_events: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.from_triggering_events = bool(from_triggering_events)
+        if self.from_triggering_events:
+            conflicting = [
+                name
+                for name in ("object_ids", "filter", "object_types", "created_after", "created_before", "tags")
+                if (object_ids if name == "object_ids" else getattr(self, name, None)) not in (None, "", [], {})
+            ]
+            if conflicting or max_objects is not None:
+                raise ValueError(
+                    "from_triggering_events=True copies exactly the objects the triggering asset events name; "
+                    f"remove {', '.join(conflicting or ['max_objects'])} (the watcher's trigger does the filtering)"
+                )
         if asset_events not in ASSET_EVENTS:
             raise ValueError(f"asset_events must be one of {', '.join(ASSET_EVENTS)}, got {asset_events!r}")
         self.asset_events = asset_events
@@ -232,8 +251,14 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         ids = _names(self.object_ids, "object_ids")
         return ids or []
 
-    def _source(self, engine: TransferEngine) -> tuple[Iterable[StoredObject], dict[str, str]]:
+    def _source(
+        self, engine: TransferEngine, context: Context | None = None
+    ) -> tuple[Iterable[StoredObject], dict[str, str]]:
         """The objects to consider (with their metadata) and ids whose metadata could not be read."""
+        if self.from_triggering_events:
+            by_region = self._event_ids(context)
+            missing_from_events: dict[str, str] = {}
+            return self._iter_event_objects(by_region, missing_from_events), missing_from_events
         ids = self._explicit_ids()
         if ids is not None:
             if not ids:
@@ -248,12 +273,86 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         )
         return stream, {}
 
+    def _event_ids(self, context: Context | None) -> dict[str | None, list[str]]:
+        """
+        The object ids the triggering asset events of the watcher name, by region, each once.
+
+        :raises ConfigurationError: naming the event, when a watcher event's payload is malformed.
+        """
+        accessor = (context or {}).get("triggering_asset_events") or {}
+        found: dict[str | None, dict[str, None]] = {}
+        events = connections = 0
+        for asset_events in accessor.values():
+            for event in asset_events:
+                events += 1
+                try:
+                    named = ids_from_event(event.extra)
+                except ValueError as err:
+                    asset = getattr(getattr(event, "asset", None), "name", "?")
+                    raise ConfigurationError(
+                        f"The asset event of {asset} at {getattr(event, 'timestamp', '?')} claims to come from an "
+                        f"8x8 new-objects watcher but its payload is malformed: {err}",
+                        hint="Only EightByEightNewObjectsTrigger should emit such events; nothing was copied",
+                    ) from None
+                if named is None:
+                    continue
+                payload = event.extra.get("payload") or {}
+                if payload.get("connection") not in (None, self.eightbyeight_conn_id):
+                    connections += 1
+                for region, ids in named.items():
+                    found.setdefault(region, {}).update(dict.fromkeys(ids))
+        by_region = {region: list(ids) for region, ids in found.items()}
+        count = sum(len(ids) for ids in by_region.values())
+        if connections:
+            self.log.warning(
+                "%d triggering event(s) come from a watcher of another connection than %r: their ids are looked "
+                "up with %r.",
+                connections,
+                self.eightbyeight_conn_id,
+                self.eightbyeight_conn_id,
+            )
+        if not count:
+            self.log.warning(
+                "No triggering asset event of an 8x8 new-objects watcher names an object (%d asset event(s)): "
+                "nothing to copy. from_triggering_events=True is for DAGs scheduled on an Asset whose "
+                "AssetWatcher uses EightByEightNewObjectsTrigger.",
+                events,
+            )
+        else:
+            self.log.info("Copying the %d object(s) named by %d triggering asset event(s).", count, events)
+        return by_region
+
+    def _iter_event_objects(
+        self, by_region: dict[str | None, list[str]], missing: dict[str, str]
+    ) -> Iterator[StoredObject]:
+        """The events' objects read in their regions (one search per 100 ids); the others added to ``missing``."""
+        regions = self.hook.get_regions() if any(r is not None for r in by_region) else []
+        for region, ids in by_region.items():
+            if region is None:
+                yield from self.iter_located(ids, missing)
+                continue
+            if region not in regions:
+                why = (
+                    f"the event names region {region!r}, which is not one of this account's regions "
+                    f"({', '.join(regions) or 'none'}) for connection {self.eightbyeight_conn_id!r}"
+                )
+                missing.update(dict.fromkeys(ids, why))
+                continue
+            for start in range(0, len(ids), LOCATE_CHUNK):
+                chunk = ids[start : start + LOCATE_CHUNK]
+                found = self.hook.get_objects(chunk, region=region)
+                for object_id in chunk:
+                    if object_id in found:
+                        yield found[object_id]
+                    else:
+                        missing[object_id] = f"not found at 8x8 in region {region} (deleted since the event?)"
+
     # ------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> dict[str, Any]:
         policy = self._policy()
         engine = self._engine(context)
-        objects, missing = self._source(engine)
+        objects, missing = self._source(engine, context)
         run = TransferRun(engine, policy)
         return self._drive(context, run, run.start(objects, missing))
 

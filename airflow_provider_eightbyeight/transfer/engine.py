@@ -68,6 +68,8 @@ from airflow_provider_eightbyeight.transfer.store import CHUNK, RunStore, TakenP
 _R = TypeVar("_R")
 #: The paths (casefolded) a run has taken: the run's store (on disk), or a set for a one-off plan.
 Taken = TakenPaths | set[str]
+#: States of objects 8x8 no longer serves (deleted).
+GONE_STATES = ("REVOKED", "DELETED")
 STRATEGIES = ("objects", "bulk", "auto")
 ON_ARCHIVED = ("skip", "fail", "restore")
 ON_NOT_READY = ("wait", "fail", "report")
@@ -715,6 +717,27 @@ class TransferEngine:
             item.note = why
         raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
 
+    def present_copy(self, obj: StoredObject, taken: Taken) -> ManifestRecord | None:
+        """
+        A SKIPPED record when the destination already holds ``obj``'s exact copy at its path (read back and
+        hashed unless cheaper evidence of this object's own copy holds), else ``None`` and its path is not kept.
+
+        For objects 8x8 no longer serves (REVOKED or DELETED after an earlier run copied them): a re-run, or a
+        repeated watcher event, finds the copy instead of failing. Copies nothing.
+        """
+        if not obj.md5:
+            return None
+        [item] = list(self.iter_plan([obj], taken))
+        size = self._existing_size(item.relative_path)
+        owner = self._owner(item) if size is not None else None
+        found = None
+        if size is not None and owner in (None, obj.id):
+            found = self._verify_existing(item, size, owned=owner == obj.id)
+        if found is None:
+            for path in self._claims(item.relative_path):
+                taken.discard(path)
+        return found
+
     def _owner(self, item: PlannedObject) -> str | None:
         """Which object a file at the destination belongs to: by this run's or earlier manifests, or its sidecar."""
         owner = self.history().owner(item.relative_path)
@@ -914,6 +937,8 @@ class TransferEngine:
         for chunk in _chunks(self.store.records(COPY_STATUSES)):
             candidates: list[ManifestRecord] = []
             for record in chunk:
+                if record.state in GONE_STATES:
+                    continue  # a copy found of an object 8x8 no longer has: nothing to delete
                 if record.verified:
                     candidates.append(record)
                 else:

@@ -452,6 +452,11 @@ class TransferRun:
                 self._to_restore.append((obj.id, obj.region))
                 self._unrecorded[obj.id] = obj
         elif state in _GONE:
+            present = self.engine.present_copy(obj, self.taken)
+            if present is not None:
+                present.reason = f"already present; 8x8 shows it {state} (deleted after an earlier copy)"
+                self._add(present)
+                return
             self._add(
                 self.engine.not_copied_record(
                     obj, Status.FAILED, f"object was deleted at 8x8 ({state}) {after}".strip()

@@ -5,6 +5,7 @@ Fixtures of the end-to-end suite: one emulator process and one running Airflow d
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.checks import CONN_ID
 from tests.e2e.deployment import ROOT, AirflowDeployment, EmulatorProcess
 
 #: Debian's Chromium (browsers cannot be downloaded here); ``make test`` installs it.
@@ -78,7 +80,7 @@ def emulator_process(e2e_dir: Path) -> Iterator[EmulatorProcess]:
 
 @pytest.fixture(scope="session")
 def destinations(e2e_dir: Path) -> dict[str, Path]:
-    names = ("daily", "backfill", "archive", "restored")
+    names = ("daily", "backfill", "archive", "restored", "new")
     folders = {name: e2e_dir / "dest" / name for name in names}
     for folder in folders.values():
         folder.mkdir(parents=True)
@@ -96,6 +98,11 @@ def deployment(
         "AIRFLOW_VAR_EIGHTBYEIGHT_BACKFILL": destinations["backfill"].as_uri() + "/",
         "AIRFLOW_VAR_EIGHTBYEIGHT_ARCHIVE": destinations["archive"].as_uri() + "/",
         "AIRFLOW_VAR_EIGHTBYEIGHT_RESTORED": destinations["restored"].as_uri() + "/",
+        "AIRFLOW_VAR_EIGHTBYEIGHT_NEW_RECORDINGS": destinations["new"].as_uri() + "/",
+        # the event-driven example's watcher polls every 2 s (read when the DAG file is parsed)
+        "EIGHTBYEIGHT_WATCH_POLL_SECONDS": "2",
+        # a killed triggerer's triggers go to a new one after 10 s without heartbeat (default 30 s)
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
     }
     airflow = AirflowDeployment(home, ROOT / "example_dags", env)
     try:
@@ -132,3 +139,19 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def connection(deployment: AirflowDeployment, emulator_process: EmulatorProcess) -> dict[str, Any]:
+    """The 8x8 connection, saved in Airflow's database through the REST API (as the UI saves it)."""
+    info = emulator_process.info
+    body = {
+        "connection_id": CONN_ID,
+        "conn_type": "eightbyeight",
+        "login": info["key"],
+        "password": info["secret"],
+        "extra": json.dumps({"api_base_url": info["base_url"]}),
+    }
+    deployment.api("DELETE", f"connections/{CONN_ID}", expect=(204, 404))
+    deployment.api("POST", "connections", json=body, expect=(201,))
+    return body
