@@ -51,13 +51,26 @@ class FakeTI:
         return self.store.get(key)
 
 
-def drive(op: Any, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
-    """Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume."""
+def drive(
+    op: Any,
+    ti: FakeTI | None = None,
+    *,
+    context: dict[str, Any] | None = None,
+    resumed: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """
+    Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume.
+
+    :param context: extra context for ``execute`` (e.g. ``triggering_asset_events``).
+    :param resumed: the extra context of each resumed call instead (a worker builds a new one), if given.
+    """
     from airflow.sdk.exceptions import TaskDeferred
 
-    context: dict[str, Any] = {"ti": ti or FakeTI()}
+    ti = ti or FakeTI()
+    first: dict[str, Any] = {"ti": ti, **(context or {})}
+    later: dict[str, Any] = first if resumed is None else {"ti": ti, **resumed}
     deferrals = 0
-    call = lambda: op.execute(context)  # noqa: E731
+    call = lambda: op.execute(first)  # noqa: E731
     while True:
         try:
             return call(), deferrals
@@ -67,7 +80,7 @@ def drive(op: Any, ti: FakeTI | None = None) -> tuple[dict[str, Any], int]:
             trigger = type(deferred.trigger)(**payload)
             event = asyncio.run(first_event(trigger))
             method = getattr(op, deferred.method_name)
-            call = lambda m=method, e=event: m(context, e)  # noqa: E731
+            call = lambda m=method, e=event: m(later, e)  # noqa: E731
 
 
 async def first_event(trigger: Any) -> dict[str, Any]:

@@ -6,24 +6,19 @@ clearly on bad input; deferral, repeats, re-runs and deleted objects do not chan
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
-from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import Account, EmulatorConfig
 from airflow_provider_eightbyeight.watch import EVENT_SOURCE
-from tests.helpers import FakeTI, first_event
+from tests.helpers import FakeTI, drive
 from tests.test_example_dags import files_under, manifests
+from tests.watching import asset_events
 
 TWO_REGIONS = Account(regions=("us-east", "uk"))
 
@@ -31,26 +26,6 @@ TWO_REGIONS = Account(regions=("us-east", "uk"))
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(seed=73, objects_per_region=20, regions=("us-east", "uk"), accounts=(TWO_REGIONS,))
-
-
-def accessor(payloads: list[Any]) -> TriggeringAssetEventsAccessor:
-    """Triggering asset events as the scheduler hands them to a run (extra round-tripped through JSON)."""
-    refs = [
-        AssetEventDagRunReferenceResult.model_validate(
-            {
-                "asset": {"name": "eightbyeight_new_recordings", "uri": "eightbyeight_new_recordings", "extra": {}},
-                "extra": json.loads(json.dumps({"from_trigger": True, "payload": p})),
-                "source_task_id": None,
-                "source_dag_id": None,
-                "source_run_id": None,
-                "source_map_index": None,
-                "source_aliases": [],
-                "timestamp": datetime(2026, 11, 30, tzinfo=timezone.utc),
-            }
-        )
-        for p in payloads
-    ]
-    return TriggeringAssetEventsAccessor.build(refs)
 
 
 def payload(by_region: Any, ids: Any = None) -> dict[str, Any]:
@@ -75,24 +50,6 @@ def op_for(tmp_path, **kwargs: Any) -> EightByEightTransferOperator:
     )
 
 
-def drive_events(op, events, resume_events=None):
-    """Execute as Airflow would, deferring on each pause; the resumed context has other (here: no) events."""
-    ti = FakeTI()
-    context = {"ti": ti, "triggering_asset_events": events}
-    deferrals = 0
-    call = lambda: op.execute(context)  # noqa: E731
-    while True:
-        try:
-            return call(), deferrals
-        except TaskDeferred as deferred:
-            deferrals += 1
-            trigger = type(deferred.trigger)(**json.loads(json.dumps(deferred.trigger.serialize()[1])))
-            event = asyncio.run(first_event(trigger))
-            resumed = {"ti": ti, "triggering_asset_events": resume_events}
-            method = getattr(op, deferred.method_name)
-            call = lambda m=method, e=event, c=resumed: m(c, e)  # noqa: E731
-
-
 # ------------------------------------------------------------------------------------------- defects
 
 
@@ -104,7 +61,7 @@ def test_an_event_naming_a_region_the_account_lacks_does_not_abort_the_others(ma
     """
     make_hook()
     us = available(emulator, "us-east", 3)
-    events = accessor([payload({"mars": ["0a0a0a0a-0000-0000-0000-000000000001"]}), payload({"us-east": us})])
+    events = asset_events([payload({"mars": ["0a0a0a0a-0000-0000-0000-000000000001"]}), payload({"us-east": us})])
     result = op_for(tmp_path, fail_on_error=False).execute({"ti": FakeTI(), "triggering_asset_events": events})
     assert result["copied"] == 3 and result["failed"] == 1
     assert set(files_under(tmp_path)) == set(us), "the us-east objects of the other event were not copied"
@@ -132,7 +89,7 @@ def test_a_malformed_watcher_payload_gets_a_clear_error_or_is_accounted_for(make
     us = available(emulator, "us-east", 1)
     bad = {k: ([us[0] if i == "@VALID@" else i for i in v] if isinstance(v, list) else v) for k, v in bad.items()}
     valid = set(uk) | ({us[0]} if us[0] in (bad["us-east"] or []) else set())
-    events = accessor([payload({"uk": uk}), {"source": EVENT_SOURCE, "by_region": bad, "ids": []}])
+    events = asset_events([payload({"uk": uk}), {"source": EVENT_SOURCE, "by_region": bad, "ids": []}])
     with pytest.raises(ConfigurationError, match=r"asset event of eightbyeight_new_recordings .* payload is malformed"):
         op_for(tmp_path, fail_on_error=False).execute({"ti": FakeTI(), "triggering_asset_events": events})
     assert not files_under(tmp_path) and valid  # nothing half-done
@@ -151,7 +108,7 @@ def test_a_repeated_batch_after_delete_after_transfer_is_skipped_not_failed(make
 
     def run() -> dict[str, Any]:
         return op_for(tmp_path, delete_after_transfer=True).execute(
-            {"ti": FakeTI(), "triggering_asset_events": accessor(events)}
+            {"ti": FakeTI(), "triggering_asset_events": asset_events(events)}
         )
 
     first = run()
@@ -179,11 +136,15 @@ def test_a_deferred_run_resumes_with_exactly_the_events_objects(make_hook, emula
         "restore": {"on_archived": "restore", "restore_poll_interval": 0.2},
         "wait": {"not_ready_poll_interval": 0.2, "not_ready_timeout": 30},
     }[mode]
-    events = accessor(
+    events = asset_events(
         [payload({"us-east": us[:2] + archived, "uk": uk[:1]}), payload({"uk": [*uk[1:], pending], "us-east": us[2:]})]
     )
     try:
-        result, deferrals = drive_events(op_for(tmp_path, deferrable=True, **kwargs), events, resume_events=None)
+        result, deferrals = drive(
+            op_for(tmp_path, deferrable=True, **kwargs),
+            context={"triggering_asset_events": events},
+            resumed={"triggering_asset_events": None},
+        )
     finally:
         timer.cancel()
     assert deferrals >= 1
@@ -205,7 +166,7 @@ def test_many_events_thousands_of_ids_and_repeats_are_each_accounted_for_once(ma
     ]
     events.append(payload({"us-east": us, "uk": uk}))  # a repeat of some ids
     result = op_for(tmp_path, fail_on_error=False).execute(
-        {"ti": FakeTI(), "triggering_asset_events": accessor(events)}
+        {"ti": FakeTI(), "triggering_asset_events": asset_events(events)}
     )
     recorded = fates(tmp_path)
     assert set(recorded) == {*unknown, *us, *uk}
@@ -220,7 +181,7 @@ def test_a_cleared_and_rerun_dag_run_skips_its_verified_copies(make_hook, emulat
 
     def run() -> dict[str, Any]:
         return op_for(tmp_path, write_metadata=True).execute(
-            {"ti": FakeTI(), "triggering_asset_events": accessor(events)}
+            {"ti": FakeTI(), "triggering_asset_events": asset_events(events)}
         )
 
     assert run()["copied"] == 5

@@ -5,14 +5,11 @@ the objects they name (verified), whatever else is at 8x8; a run without such ev
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
@@ -22,6 +19,7 @@ from airflow_provider_eightbyeight.triggers.new_objects import EightByEightNewOb
 from airflow_provider_eightbyeight.watch import Matcher, SeenObject, event_payloads
 from tests.helpers import FakeTI
 from tests.test_example_dags import files_under, manifests
+from tests.watching import asset_events
 
 TWO_REGIONS = Account(regions=("us-east", "uk"))
 
@@ -31,28 +29,14 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(seed=73, objects_per_region=20, regions=("us-east", "uk"), accounts=(TWO_REGIONS,))
 
 
-def events_for(objects: list[dict[str, Any]], max_ids: int = 2) -> TriggeringAssetEventsAccessor:
-    """The triggering asset events a watcher's payloads become (as the scheduler hands them to the run)."""
+def events_for(objects: list[dict[str, Any]], max_ids: int = 2) -> Any:
+    """The triggering asset events a watcher's payloads for ``objects`` become."""
     seen = [
         SeenObject(id=o["id"], region=o["region"], type=o["type"], state="AVAILABLE", created_ms=0) for o in objects
     ]
-    payloads = list(event_payloads(seen, max_ids=max_ids, connection="eightbyeight_default", matcher=Matcher()))
-    refs = [
-        AssetEventDagRunReferenceResult.model_validate(
-            {
-                "asset": {"name": "eightbyeight_new_recordings", "uri": "eightbyeight_new_recordings", "extra": {}},
-                "extra": json.loads(json.dumps({"from_trigger": True, "payload": payload})),
-                "source_task_id": None,
-                "source_dag_id": None,
-                "source_run_id": None,
-                "source_map_index": None,
-                "source_aliases": [],
-                "timestamp": datetime(2026, 11, 30, tzinfo=timezone.utc),
-            }
-        )
-        for payload in payloads
-    ]
-    return TriggeringAssetEventsAccessor.build(refs)
+    return asset_events(
+        list(event_payloads(seen, max_ids=max_ids, connection="eightbyeight_default", matcher=Matcher()))
+    )
 
 
 def test_a_run_started_by_watcher_events_copies_exactly_their_objects(make_hook, emulator, tmp_path: Path):

@@ -10,14 +10,12 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
 from airflow.triggers.shared_stream import SharedStreamManager
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
-from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
+from airflow_provider_eightbyeight.testing import EmulatorConfig
 from airflow_provider_eightbyeight.triggers import new_objects
 from airflow_provider_eightbyeight.triggers.new_objects import (
     CURSOR_KEY_PREFIX,
@@ -26,6 +24,7 @@ from airflow_provider_eightbyeight.triggers.new_objects import (
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import EVENT_SOURCE, WatchCursor
+from tests.watching import Collector, FakeAccessor, Subscriber, add_batch, make, searches, until, watcher
 
 
 @pytest.fixture
@@ -36,50 +35,6 @@ def emulator_config() -> EmulatorConfig:
 @pytest.fixture(autouse=True)
 def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(new_objects, "PERSIST_GRACE", 0.2)
-
-
-def make(store: MemoryCursorStore | None = None, **kwargs: Any) -> EightByEightNewObjectsTrigger:
-    """A trigger as the triggerer builds it (serialised, JSON round trip, imported), with ``store``."""
-    kwargs.setdefault("poll_interval", 1)
-    classpath, data = EightByEightNewObjectsTrigger(**kwargs).serialize()
-    trigger = import_string(classpath)(**json.loads(json.dumps(data)))
-    trigger.cursor_store = store
-    return trigger
-
-
-class Collector:
-    """Runs a trigger's ``run()`` in a task and collects its payloads."""
-
-    def __init__(self, trigger: EightByEightNewObjectsTrigger) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        self.task = asyncio.ensure_future(self._consume(trigger))
-
-    async def _consume(self, trigger: EightByEightNewObjectsTrigger) -> None:
-        async for event in trigger.run():
-            self.payloads.append(event.payload)
-
-    def ids(self) -> list[str]:
-        return [i for p in self.payloads for i in p["ids"]]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await self.task
-
-
-async def until(check: Callable[[], Any], timeout: float = 20, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def add_batch(emulator: EightByEightEmulator, count: int, **kwargs: Any) -> list[str]:
-    """Objects added at once: a search in progress sees all or none of them."""
-    with emulator.store.lock:
-        return [emulator.add_object("us-east", **kwargs)["id"] for _ in range(count)]
 
 
 def saved(store: MemoryCursorStore) -> Callable[[], bool]:
@@ -203,73 +158,21 @@ def test_bad_arguments_are_refused_with_what_to_do():
 # ---------------------------------------------------------------------- shared stream, ack mode
 
 
-class FakeAccessor:
-    """Airflow's asset state store accessor, as a dict (the real one needs the triggerer's supervisor)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.writes = 0
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))
-        self.writes += 1
-
-
-class Subscriber:
-    """One watcher run the way Airflow 3.3's TriggerRunner runs it (subscribe, filter, bind, confirm)."""
-
-    def __init__(
-        self, manager: SharedStreamManager, trigger_id: int, trigger: EightByEightNewObjectsTrigger, confirm: bool
-    ) -> None:
-        self.manager, self.trigger_id, self.trigger, self.confirm = manager, trigger_id, trigger, confirm
-        self.payloads: list[dict[str, Any]] = []
-        self.unconfirmed: list[int] = []
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        key = self.trigger.shared_stream_key()
-        stream = self.manager.subscribe(trigger_id=self.trigger_id, trigger=self.trigger, key=key)
-        try:
-            async for event in self.trigger.filter_shared_stream(stream):
-                seq = self.manager.bind_pending_event(trigger_id=self.trigger_id, key=key)
-                self.payloads.append(event.payload)
-                assert seq is not None, "the stream is not in ack mode"
-                if self.confirm:  # the supervisor stored the event
-                    self.manager.confirm_persisted([seq])
-                else:
-                    self.unconfirmed.append(seq)
-        finally:
-            await self.manager.unsubscribe(self.trigger_id, key)
-
-    def ids(self) -> list[str]:
-        return [i for p in self.payloads for i in p["ids"]]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await self.task
-
-
-def watcher(accessor: FakeAccessor, **kwargs: Any) -> EightByEightNewObjectsTrigger:
-    trigger = make(None, **kwargs)
-    trigger.asset_state_store = accessor  # what the 3.3 triggerer injects into an asset watcher
-    return trigger
-
-
-def searches(emulator: EightByEightEmulator) -> int:
-    return sum(n for route, n in emulator.stats()["requests"].items() if "objects" in route and "GET" in route)
-
-
 @pytest.mark.asyncio
 async def test_watchers_of_one_connection_share_one_poll_each_with_its_own_filter(make_hook, emulator):
     make_hook()
     manager = SharedStreamManager()
     calls, voices = FakeAccessor(), FakeAccessor()
-    a = Subscriber(manager, 1, watcher(calls, object_types=["callrecording"]), confirm=True)
-    b = Subscriber(manager, 2, watcher(voices, object_types=["voicemail"]), confirm=True)
+    a = Subscriber(
+        manager,
+        1,
+        watcher(calls, object_types=["callrecording"]),
+    )
+    b = Subscriber(
+        manager,
+        2,
+        watcher(voices, object_types=["voicemail"]),
+    )
     key = CURSOR_KEY_PREFIX + "default"
     await until(lambda: calls.writes and voices.writes, what="both baselines stored")
     call_ids = add_batch(emulator, 2)
@@ -293,7 +196,7 @@ async def test_in_ack_mode_the_cursor_moves_only_after_the_events_are_persisted(
     key = CURSOR_KEY_PREFIX + "default"
     accessor = FakeAccessor()
     manager = SharedStreamManager()
-    sub = Subscriber(manager, 1, watcher(accessor), confirm=False)
+    sub = Subscriber(manager, 1, watcher(accessor), confirm=lambda seq, payload: False)
     await until(lambda: accessor.writes, what="the baseline stored (no events to persist)")
     batch = add_batch(emulator, 2)
     await until(lambda: sub.payloads, what="the event")
@@ -305,7 +208,11 @@ async def test_in_ack_mode_the_cursor_moves_only_after_the_events_are_persisted(
     await sub.stop()
     await manager.stop_all()
     manager = SharedStreamManager()
-    again = Subscriber(manager, 7, watcher(accessor), confirm=True)
+    again = Subscriber(
+        manager,
+        7,
+        watcher(accessor),
+    )
     await until(lambda: again.payloads, what="the repeated event")
     await until(lambda: set(batch) <= set(accessor.values[key]["seen"]), what="the cursor after persistence")
     later = add_batch(emulator, 1)

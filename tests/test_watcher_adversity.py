@@ -8,15 +8,9 @@ four once lost objects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
 from airflow.triggers.shared_stream import SharedStreamManager
 
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
@@ -24,10 +18,10 @@ from airflow_provider_eightbyeight.testing.config import Account
 from airflow_provider_eightbyeight.triggers import new_objects
 from airflow_provider_eightbyeight.triggers.new_objects import (
     CURSOR_KEY_PREFIX,
-    EightByEightNewObjectsTrigger,
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import WatchCursor
+from tests.watching import Collector, FakeAccessor, Subscriber, iso, make, searches, until, watcher
 
 KEY = CURSOR_KEY_PREFIX + "default"
 
@@ -41,110 +35,6 @@ def emulator_config() -> EmulatorConfig:
 def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(new_objects, "PERSIST_GRACE", 0.2)
     new_objects._GROUPS.clear()
-
-
-def make(store: MemoryCursorStore | None = None, **kwargs: Any) -> EightByEightNewObjectsTrigger:
-    kwargs.setdefault("poll_interval", 1)
-    classpath, data = EightByEightNewObjectsTrigger(**kwargs).serialize()
-    trigger = import_string(classpath)(**json.loads(json.dumps(data)))
-    trigger.cursor_store = store
-    return trigger
-
-
-class Collector:
-    def __init__(self, trigger: EightByEightNewObjectsTrigger) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        self.task = asyncio.ensure_future(self._consume(trigger))
-
-    async def _consume(self, trigger: EightByEightNewObjectsTrigger) -> None:
-        async for event in trigger.run():
-            self.payloads.append(event.payload)
-
-    def ids(self) -> list[str]:
-        return [i for p in self.payloads for i in p["ids"]]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-async def until(check: Callable[[], Any], timeout: float = 20, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
-
-
-class FakeAccessor:
-    def __init__(self, load_delay: float = 0.0) -> None:
-        self.values: dict[str, Any] = {}
-        self.writes = 0
-        self.load_delay = load_delay
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        if self.load_delay:  # the real accessor is a round trip to the triggerer's supervisor
-            await asyncio.sleep(self.load_delay)
-        return self.values.get(key, default)
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))
-        self.writes += 1
-
-
-class Subscriber:
-    """One watcher run the way Airflow 3.3's TriggerRunner runs it; ``confirm(seq, payload)`` decides persistence."""
-
-    def __init__(
-        self,
-        manager: SharedStreamManager,
-        trigger_id: int,
-        trigger: EightByEightNewObjectsTrigger,
-        confirm: Callable[[int, dict], bool] = lambda seq, payload: True,
-    ) -> None:
-        self.manager, self.trigger_id, self.trigger, self.confirm = manager, trigger_id, trigger, confirm
-        self.payloads: list[dict[str, Any]] = []
-        self.error: BaseException | None = None
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        key = self.trigger.shared_stream_key()
-        stream = self.manager.subscribe(trigger_id=self.trigger_id, trigger=self.trigger, key=key)
-        try:
-            async for event in self.trigger.filter_shared_stream(stream):
-                seq = self.manager.bind_pending_event(trigger_id=self.trigger_id, key=key)
-                self.payloads.append(event.payload)
-                assert seq is not None
-                if self.confirm(seq, event.payload):
-                    self.manager.confirm_persisted([seq])
-        except Exception as err:
-            self.error = err
-        finally:
-            await self.manager.unsubscribe(self.trigger_id, key)
-
-    def ids(self) -> list[str]:
-        return [i for p in self.payloads for i in p["ids"]]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-def watcher(accessor: FakeAccessor, **kwargs: Any) -> EightByEightNewObjectsTrigger:
-    trigger = make(None, **kwargs)
-    trigger.asset_state_store = accessor
-    return trigger
-
-
-def searches(emulator: EightByEightEmulator) -> int:
-    return sum(n for route, n in emulator.stats()["requests"].items() if "objects" in route and "GET" in route)
 
 
 # ---------------------------------------------------------------------------------------------------------------

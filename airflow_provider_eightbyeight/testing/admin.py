@@ -112,15 +112,17 @@ class AdminHandlers:
             "bucket_id",
             "checksum",
         }
-        created: list[dict[str, Any]] = []
         for spec in specs:
             unknown = set(spec) - allowed
             if unknown:
                 raise ApiError(400, f"Unknown object fields {sorted(unknown)}; allowed: {sorted(allowed)}")
-            kwargs = dict(spec)
-            kwargs["obj_type"] = kwargs.pop("type", "callrecording")
-            record = self._store_call(functools.partial(self.store.add_object, data["region"], **kwargs))
-            created.append(record.to_dict())
+        created: list[dict[str, Any]] = []
+        with self.store.lock:  # one batch appears at once: a search sees all of it or none
+            for spec in specs:
+                kwargs = dict(spec)
+                kwargs["obj_type"] = kwargs.pop("type", "callrecording")
+                record = self._store_call(functools.partial(self.store.add_object, data["region"], **kwargs))
+                created.append(record.to_dict())
         return json_reply(200, {"objects": created})
 
     def a_set_state(self, ctx: Context) -> Reply:
