@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick test-e2e e2e browser lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e e2e browser proxy lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python -m example_dags.run_demo
 
 ## test: lint, type-check and run the whole test suite, end-to-end tests included (what CI runs).
-test: $(STAMP) lint browser
+test: $(STAMP) lint browser proxy
 	$(BIN)/python -m pytest
 
 ## test-quick: the suite without the slow reliability scenarios and the end-to-end tests.
@@ -31,6 +31,13 @@ test-quick: $(STAMP)
 ## e2e / test-e2e: only the end-to-end tests (a running Airflow deployment and headless Chromium), ~2 minutes.
 e2e test-e2e: $(STAMP) browser
 	$(BIN)/python -m pytest tests/e2e
+
+## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/test_network.py).
+proxy:
+	@command -v tinyproxy >/dev/null || test -x /usr/bin/tinyproxy || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q tinyproxy >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q tinyproxy >/dev/null; }; \
+		elif command -v sudo >/dev/null; then sudo apt-get install -y -q tinyproxy >/dev/null; \
+		else echo "Install Debian's tinyproxy (apt-get install tinyproxy) for the proxy tests" >&2; exit 1; fi; }
 
 ## browser: Debian's Chromium for the UI tests (browsers cannot be downloaded by Playwright here).
 browser:

@@ -55,6 +55,13 @@ class ConnectionSettings:
     retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
     allow_insecure: bool = False
     discovery_region: str | None = None
+    #: ``None``: the environment's proxies; ``"direct"``: none; else the proxy URL (may hold credentials).
+    proxy: str | None = field(default=None, repr=False)
+    proxy_password: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    verify: bool = True
+    client_cert: str | None = None
+    client_key: str | None = None
 
     def storage_root(self, region: str) -> str:
         """``{api_base_url}/storage/{region}/{api_version}``, without a trailing slash."""
@@ -145,6 +152,13 @@ class ConnectionSettings:
             ),
             allow_insecure=allow_insecure,
             discovery_region=_region(extras.get("discovery_region"), conn_id),
+            proxy=_proxy(extras.get("proxy"), conn_id),
+            proxy_password=_secret(extras.get("proxy_password"), "proxy_password", conn_id),
+            ca_bundle=_str(extras.get("ca_bundle"), "ca_bundle", conn_id),
+            # an empty form field is stored as null or "": that is the default (verify), never "off"
+            verify=extras.get("verify") in (None, "") or _bool(extras.get("verify"), "verify", conn_id),
+            client_cert=_str(extras.get("client_cert"), "client_cert", conn_id),
+            client_key=_str(extras.get("client_key"), "client_key", conn_id),
         )
 
 
@@ -229,6 +243,36 @@ def _base_url(value: Any, name: str, conn_id: str, allow_insecure: bool) -> str:
             hint=f"Give only the root, e.g. {root!r}; the provider adds /storage/<region>/<version> itself",
         )
     return text
+
+
+def _proxy(value: Any, conn_id: str) -> str | None:
+    """The proxy extra: ``None`` (the environment's), ``"direct"``, or an http(s) proxy URL."""
+    text = _str(value, "proxy", conn_id)
+    if text is None:
+        return None
+    if text.lower() in ("direct", "none"):
+        return "direct"
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: proxy must be an http:// or https:// proxy URL, got scheme {parts.scheme!r}",
+            hint="e.g. http://proxy.example.com:3128, or 'direct' to ignore the environment's proxies",
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigurationError(
+            f"Connection {conn_id!r}: the proxy URL has an invalid port", hint="e.g. http://proxy.example.com:3128"
+        ) from None
+    return parts.geturl()
+
+
+def _secret(value: Any, name: str, conn_id: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"Connection {conn_id!r}: {name} must be a string, got {type(value).__name__}")
+    return value
 
 
 def _str(value: Any, name: str, conn_id: str) -> str | None:

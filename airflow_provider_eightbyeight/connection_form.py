@@ -58,6 +58,40 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         f"exponential backoff. Default {DEFAULT_MAX_RETRIES}.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MAX_RETRIES},
     },
+    "proxy": {
+        "label": "Proxy",
+        "description": "HTTP(S) proxy for every request to 8x8, e.g. http://proxy.example.com:3128 (user:password@ "
+        "allowed; the password is masked). Default: the environment's HTTPS_PROXY / HTTP_PROXY and NO_PROXY, as "
+        "requests uses them. 'direct' ignores the environment's proxies.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "proxy_password": {
+        "label": "Proxy password",
+        "description": "Password for the proxy's user (instead of writing it in the Proxy URL).",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "description": "Path (on the workers and triggerer) of a PEM file of the CAs to trust, e.g. your "
+        "network's TLS-inspection CA. Default: REQUESTS_CA_BUNDLE or SSL_CERT_FILE if set, else certifi's CAs.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "verify": {
+        "label": "Verify TLS certificates",
+        "description": "Check 8x8's certificate (default true). False only for a test server: it warns on every use.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "client_cert": {
+        "label": "Client certificate",
+        "description": "Path of a PEM client certificate (with its key, or give Client key), for a proxy or "
+        "gateway that asks for one. Default none.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "client_key": {
+        "label": "Client key",
+        "description": "Path of the client certificate's PEM private key, if not in the certificate file.",
+        "schema": {"type": ["string", "null"]},
+    },
     "allow_insecure": {
         "label": "Allow insecure HTTP",
         "description": "Allow an http:// base URL that is not a loopback address. Never for real 8x8.",

@@ -93,6 +93,14 @@ class ConfigurationError(EightByEightError, ValueError):
     """The connection or an argument is invalid; nothing was sent to 8x8."""
 
 
+class TLSVerificationError(ConfigurationError):
+    """8x8's TLS certificate (or the one a TLS-inspecting proxy shows) was not trusted: set ``ca_bundle``."""
+
+
+class ProxyRefusedError(ConfigurationError):
+    """The proxy asked for credentials (HTTP 407) or refused the tunnel to 8x8."""
+
+
 class AuthenticationError(EightByEightError):
     """8x8 refused the API key and secret, the app was revoked, or a token was rejected twice."""
 
@@ -160,7 +168,9 @@ __all__ = [
     "NotFoundError",
     "ObjectNotAvailableError",
     "PermissionDeniedError",
+    "ProxyRefusedError",
     "RateLimitError",
     "RegionError",
+    "TLSVerificationError",
     "TransportError",
 ]

@@ -174,10 +174,9 @@ def test_an_https_pool_gets_requests_ca_bundle_and_checks_not_the_systems():
 
     session = _session()
     adapter = session.get_adapter("https://127.0.0.1:9/")
-    pool = lean._pool(adapter, session, "https://127.0.0.1:9")  # no connection is made
+    pool = lean._pool(adapter, True, "https://127.0.0.1:9")  # no connection is made
     assert pool.cert_reqs == "CERT_REQUIRED" and pool.ca_certs == DEFAULT_CA_BUNDLE_PATH
-    session.verify = False
-    unverified = lean._pool(adapter, session, "https://127.0.0.1:9")
+    unverified = lean._pool(adapter, False, "https://127.0.0.1:9")
     assert unverified.cert_reqs == "CERT_NONE"
 
 
@@ -185,9 +184,9 @@ def test_a_pool_the_session_let_go_of_is_not_used_again(server: str) -> None:
     """urllib3 2 drops pools without closing them (session.close(), eviction): the lean path follows (review)."""
     session = _session()
     adapter = session.get_adapter(server)
-    first = lean._pool(adapter, session, server)
+    first = lean._pool(adapter, True, server)
     session.close()
-    again = lean._pool(adapter, session, server)
+    again = lean._pool(adapter, True, server)
     assert again is not first
     keys = adapter.poolmanager.pools.keys()
     assert any(adapter.poolmanager.pools.get(k) is again for k in keys)

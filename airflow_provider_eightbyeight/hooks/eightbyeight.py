@@ -52,6 +52,7 @@ from airflow_provider_eightbyeight.errors import (
 from airflow_provider_eightbyeight.filters import FilterLike, all_of, any_of, comparison, to_fiql
 from airflow_provider_eightbyeight.hooks.lean_get import lean_get
 from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
+from airflow_provider_eightbyeight.hooks.network import Network, Route
 from airflow_provider_eightbyeight.hooks.retry import (
     RetryBudget,
     RetryPolicy,
@@ -88,6 +89,18 @@ _REFUSAL_STATUSES = frozenset({400, 403, 404, 405, 409, 410})
 #: (a context manager that publishes on a clean exit and discards on an exception).
 SinkFactory = Callable[[], AbstractContextManager[IO[bytes]]]
 Destination = str | os.PathLike[str] | IO[bytes] | SinkFactory
+
+
+class _RoutedSession(requests.Session):
+    """A session whose redirects get the route of their new URL (proxy or not), as the first request did."""
+
+    def __init__(self, route_for: Callable[[str], Route]) -> None:
+        super().__init__()
+        self._route_for = route_for
+
+    def rebuild_proxies(self, prepared_request: requests.PreparedRequest, proxies: Any) -> dict[str, str]:
+        route = self._route_for(str(prepared_request.url))
+        return super().rebuild_proxies(prepared_request, dict(route.proxies))
 
 
 def _mask(value: str) -> None:
@@ -203,17 +216,39 @@ class EightByEightHook(BaseHook):
         s = self.settings
         return RetryPolicy(max_retries=s.max_retries, backoff=s.retry_backoff, max_wait=s.retry_max_wait)
 
+    @cached_property
+    def network(self) -> Network:
+        """How requests reach 8x8: proxy, trusted CAs, client certificate (extras, else the environment)."""
+        return Network(self.settings, mask=_mask)
+
+    def _route_kwargs(self, url: str) -> dict[str, Any]:
+        """``proxies``, ``verify`` and ``cert`` for a ``requests`` call to ``url``."""
+        route = self.network.route(url)
+        return {"proxies": dict(route.proxies), "verify": route.verify, "cert": route.cert}
+
+    def _through(self, url: str) -> str:
+        """`` through the proxy ...`` when ``url`` goes through one, else ``""`` (for messages)."""
+        via = self.network.route(url).via
+        return f" through the proxy {via}" if via else ""
+
+    def _network_failure(self, err: BaseException, url: str) -> None:
+        """Raise at once the errors no retry can cure (a refused certificate, a proxy refusing us)."""
+        final = self.network.final_error(err, url)
+        if final is not None:
+            raise final from None
+
     def get_conn(self) -> requests.Session:
         """The pooled HTTP session (created on first use)."""
         if self._session is None:
             with self._session_lock:
                 if self._session is None:
-                    session = requests.Session()
+                    session = _RoutedSession(self.network.route)
                     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
                     session.mount("https://", adapter)
                     session.mount("http://", adapter)
                     session.headers["User-Agent"] = USER_AGENT
-                    session.trust_env = False  # never route 8x8 traffic through an ambient proxy
+                    # the environment is read by self.network (proxies, CA bundle), not per request by requests
+                    session.trust_env = False
                     # 8x8's API is token-based: keep no cookies (a stored one would also turn off lean_get)
                     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                     self._session = session
@@ -291,7 +326,7 @@ class EightByEightHook(BaseHook):
                 return False
             _mask(fresh.secret)
             self.__dict__["settings"] = fresh
-            for derived in ("_cache_key", "retry_policy"):
+            for derived in ("_cache_key", "retry_policy", "network"):
                 self.__dict__.pop(derived, None)
             if (fresh.api_key, fresh.api_base_url) != (refused.api_key, refused.api_base_url):
                 self._regions = None  # another account (or endpoint) may have other regions
@@ -317,15 +352,19 @@ class EightByEightHook(BaseHook):
                     data={"grant_type": "client_credentials"},
                     headers={"Accept": "application/json"},
                     timeout=self._timeout,
+                    **self._route_kwargs(s.token_url),
                 )
             except _TRANSIENT_BODY_ERRORS as err:
+                self._network_failure(err, s.token_url)
                 if self._wait_for_retry(budget, "POST", path, f"{type(err).__name__}"):
                     continue
                 raise TransportError(
-                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s): {type(err).__name__}",
+                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s)"
+                    f"{self._through(s.token_url)}: {type(err).__name__}",
                     method="POST",
                     path=path,
-                    hint="Check the network path to the token URL and the connection's token_url",
+                    hint="Check the network path to the token URL and the connection's oauth_url"
+                    + (", and the proxy" if self.network.route(s.token_url).via else ""),
                 ) from None
             if is_retryable_status(resp.status_code) and self._wait_for_retry(
                 budget, "POST", path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
@@ -490,14 +529,17 @@ class EightByEightHook(BaseHook):
                     method, url, params=params, json=json, headers=headers, stream=stream, redirects=allow_redirects
                 )
             except _TRANSIENT_BODY_ERRORS as err:
+                self._network_failure(err, url)
                 if self._wait_for_retry(budget, method, url_path, type(err).__name__):
                     continue
                 raise TransportError(
-                    f"8x8 could not be reached after {budget.used + 1} attempt(s): {type(err).__name__}",
+                    f"8x8 could not be reached after {budget.used + 1} attempt(s){self._through(url)}: "
+                    f"{type(err).__name__}",
                     method=method,
                     path=url_path,
-                    hint="Check the network path to 8x8 and the connection's api_base_url; raise "
-                    "max_retries or timeout for a flaky network",
+                    hint="Check the network path to 8x8 and the connection's api_base_url"
+                    + (" and proxy (or HTTPS_PROXY / NO_PROXY)" if self.network.route(url).via else "")
+                    + "; raise max_retries or timeout for a flaky network",
                 ) from None
             if resp.status_code == 401 and not refreshed:
                 resp.close()
@@ -546,12 +588,21 @@ class EightByEightHook(BaseHook):
         """
         session = self.get_conn()
         headers["User-Agent"] = USER_AGENT
-        if stream and method == "GET" and not params and json is None:
-            resp = lean_get(session, url, headers, self._timeout, allow_redirects=redirects)
+        route = self.network.route(url)
+        if stream and method == "GET" and not params and json is None and route.direct and route.cert is None:
+            resp = lean_get(session, url, headers, self._timeout, verify=route.verify, allow_redirects=redirects)
             if resp is not None:
                 return resp
         prepared = requests.Request(method, url, params=params, json=json, headers=headers).prepare()
-        return session.send(prepared, stream=stream, timeout=self._timeout, allow_redirects=redirects)
+        return session.send(
+            prepared,
+            stream=stream,
+            timeout=self._timeout,
+            allow_redirects=redirects,
+            proxies=dict(route.proxies),
+            verify=route.verify,
+            cert=route.cert,
+        )
 
     def _request_json(self, method: str, region: str, path: str, **kwargs: Any) -> Any:
         resp = self._send(method, region, path, **kwargs)
@@ -1137,8 +1188,9 @@ class EightByEightHook(BaseHook):
         while True:
             self.stats.add(requests=1)
             try:
-                resp = self.get_conn().get(url, stream=True, timeout=self._timeout)
+                resp = self.get_conn().get(url, stream=True, timeout=self._timeout, **self._route_kwargs(url))
             except _TRANSIENT_BODY_ERRORS as err:
+                self._network_failure(err, url)
                 if self._wait_for_retry(budget, "GET", "(pre-signed URL)", type(err).__name__):
                     continue
                 raise
@@ -1494,14 +1546,19 @@ class EightByEightHook(BaseHook):
                     f"({', '.join(regions) or 'none'}); fix the connection's region extra.",
                 )
             listed = ", ".join(regions) or "none"
+            route = self.network.route(self.settings.api_base_url)
+            notable = route.via or route.verify is False or self.settings.ca_bundle
+            reached = f" Reached 8x8 {self.network.describe(self.settings.api_base_url)}." if notable else ""
             if configured and len(regions) > 1:
-                return True, f"Authenticated; regions: {listed}. Tasks use region {configured!r} unless they name one."
+                return True, (
+                    f"Authenticated; regions: {listed}. Tasks use region {configured!r} unless they name one." + reached
+                )
             if len(regions) > 1:
                 return True, (
                     f"Authenticated; regions: {listed}. Tasks that name no region search every region of the "
-                    "account (set Region to limit them to one)."
+                    "account (set Region to limit them to one)." + reached
                 )
-            return True, f"Authenticated; regions: {listed}"
+            return True, f"Authenticated; regions: {listed}" + (f".{reached}" if reached else "")
         except EightByEightError as err:
             return False, self._for_test(str(err))
         except Exception as err:

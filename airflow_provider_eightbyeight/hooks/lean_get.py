@@ -44,6 +44,7 @@ def lean_get(
     headers: dict[str, str],
     timeout: tuple[float, float],
     *,
+    verify: bool | str | None = None,
     allow_redirects: bool = True,
 ) -> requests.Response | None:
     """
@@ -55,10 +56,12 @@ def lean_get(
     :param url: an absolute ``http``/``https`` URL.
     :param headers: every request header (the session's own headers are not merged).
     :param timeout: ``(connect, read)`` seconds.
+    :param verify: ``requests``' ``verify`` (``True``, a CA bundle path, or ``False``); default the session's.
     :param allow_redirects: follow redirects (through ``requests``, with its rules), else return them.
     """
     if not usable(session):
         return None
+    verify = session.verify if verify is None else verify
     adapter = session.get_adapter(url)
     if type(adapter) is not HTTPAdapter:
         return None
@@ -68,7 +71,7 @@ def lean_get(
         target = f"{target}?{parts.query}"
     origin = f"{parts.scheme}://{parts.netloc}"
     for attempt in (1, 2):
-        pool = _pool(adapter, session, origin)
+        pool = _pool(adapter, verify if verify is not None else True, origin)
         try:
             raw = pool.urlopen(
                 "GET",
@@ -83,7 +86,7 @@ def lean_get(
                 chunked=False,
             )
         except ClosedPoolError as err:  # the pool manager dropped this pool (too many hosts): take its new one
-            _POOLS.get(adapter, {}).pop(f"{origin} {session.verify}", None)
+            _POOLS.get(adapter, {}).pop(f"{origin} {verify}", None)
             if attempt == 2:
                 raise _as_requests_error(err) from err
             continue
@@ -106,9 +109,9 @@ def lean_get(
                 resp.request,
                 stream=True,
                 timeout=timeout,
-                verify=session.verify,  # type: ignore[arg-type]
+                verify=verify,  # type: ignore[arg-type]
                 cert=None,
-                proxies={},
+                proxies={},  # a session may give each new URL its own (see the hook's _RoutedSession)
             )
         )
         if history:
@@ -122,12 +125,12 @@ def lean_get(
 _POOLS: weakref.WeakKeyDictionary[HTTPAdapter, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def _pool(adapter: HTTPAdapter, session: requests.Session, origin: str) -> Any:
-    """The adapter's urllib3 pool for ``origin`` (``scheme://host:port``), with the session's TLS settings."""
+def _pool(adapter: HTTPAdapter, verify: bool | str, origin: str) -> Any:
+    """The adapter's urllib3 pool for ``origin`` (``scheme://host:port``) with the TLS settings ``verify``."""
     pools = _POOLS.get(adapter)
     if pools is None:
         pools = _POOLS.setdefault(adapter, {})
-    key = f"{origin} {session.verify}"
+    key = f"{origin} {verify}"
     pool = pools.get(key)
     if pool is not None and pool.pool is not None and _still_managed(adapter, pool):
         return pool
@@ -135,10 +138,10 @@ def _pool(adapter: HTTPAdapter, session: requests.Session, origin: str) -> Any:
     if getter is None:  # requests < 2.32.2
         pool = adapter.get_connection(origin + "/", None)
     else:
-        pool = getter(_Target(origin + "/"), session.verify, None, None)
+        pool = getter(_Target(origin + "/"), verify, None, None)
     # what Session.send does before every request: the CA bundle and checks of requests (certifi), not
     # whatever the system's store trusts
-    adapter.cert_verify(pool, origin + "/", session.verify, None)
+    adapter.cert_verify(pool, origin + "/", verify, None)
     pools[key] = pool
     return pool
 

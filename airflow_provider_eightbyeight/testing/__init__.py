@@ -1,6 +1,7 @@
 """A local emulator of the 8x8 Cloud Storage Service (CSS) API for tests, demos and benchmarks.
 
-Standard library only (no Airflow import); product code never imports it.
+Standard library only (no Airflow import; HTTPS mode, ``tls=True``, also needs ``cryptography``);
+product code never imports it.
 
 >>> from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
 >>> with EightByEightEmulator(EmulatorConfig(seed=7)) as emu:  # doctest: +SKIP
@@ -8,8 +9,9 @@ Standard library only (no Airflow import); product code never imports it.
 
 Modules: ``config`` (EmulatorConfig, Account), ``content`` (deterministic bytes), ``seed``
 (seeded objects), ``fiql`` (filter parser), ``models`` (records), ``state`` (store, clock,
-stats), ``faults`` (FaultRule), ``server`` (HTTP), ``zipstream`` (bulk zips), ``emulator``
-(the facade), ``cli`` (``eightbyeight-emulator``) and ``pytest_plugin`` (fixtures).
+stats), ``faults`` (FaultRule), ``server`` (HTTP), ``tls`` (throwaway CA and certificates),
+``zipstream`` (bulk zips), ``emulator`` (the facade), ``cli`` (``eightbyeight-emulator``) and
+``pytest_plugin`` (fixtures).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ class AdminHandlers:
     config: EmulatorConfig
     base_url: str
     token_url: str
+    ca_path: str | None
 
     def build_admin_routes(self) -> list[Route]:
         """The admin routes (path segments after ``/_emulator/``)."""
@@ -65,6 +66,7 @@ class AdminHandlers:
             {
                 "base_url": self.base_url,
                 "token_url": self.token_url,
+                "ca_path": self.ca_path,
                 "regions": list(self.config.regions),
                 "api_versions": list(self.config.api_versions),
                 "accounts": [

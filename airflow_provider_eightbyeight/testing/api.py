@@ -49,6 +49,7 @@ class CssApi(AdminHandlers):
         self.faults = faults
         self.base_url = ""
         self.token_url = ""
+        self.ca_path: str | None = None  # the CA bundle to trust when served over HTTPS
         self.config: EmulatorConfig = store.config
         self._app_names = {
             a.key: str(uuid.UUID(int=random.Random(f"{self.config.seed}:app:{a.key}").getrandbits(128), version=4))

@@ -6,7 +6,8 @@ Example::
     python -m airflow_provider_eightbyeight.testing.cli --json
 
 Prints the base URL, token URL, key, secret and regions (or one JSON line with ``--json``), then
-``Ready.``, and serves until SIGINT/SIGTERM (exit code 0).
+``Ready.``, and serves until SIGINT/SIGTERM (exit code 0). ``--tls`` serves HTTPS with a throwaway CA
+and prints its path (``CA:`` line, JSON key ``ca_path``; ``null`` without ``--tls``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from types import FrameType
+from typing import Any
 
 from airflow_provider_eightbyeight.testing.config import Account, EmulatorConfig
 from airflow_provider_eightbyeight.testing.emulator import EightByEightEmulator, is_loopback
@@ -72,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the kinder readings of the contract (EmulatorConfig.lenient(); the default is the hardest reading)",
     )
     parser.add_argument("--log-requests", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA made at start; its path is printed (CA: / ca_path)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line when ready")
     return parser
 
@@ -102,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             strict=args.strict,
             log_requests=args.log_requests,
         )
-        emulator = EightByEightEmulator(config, port=args.port, host=args.host)
+        emulator = EightByEightEmulator(config, port=args.port, host=args.host, tls=args.tls)
     except ValueError as exc:
         parser.error(str(exc))
     stop = threading.Event()
@@ -118,12 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eightbyeight-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     try:
-        info = {
+        info: dict[str, Any] = {
             "base_url": emulator.base_url,
             "token_url": emulator.token_url,
             "key": emulator.key,
             "secret": emulator.secret,
             "regions": list(emulator.regions),
+            "ca_path": emulator.ca_path,
         }
         if args.json:
             print(json.dumps(info))
@@ -135,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Secret:    {info['secret']}")
             print(f"Regions:   {','.join(info['regions'])}")
             print(f"Admin:     {info['base_url']}/_emulator/info")
+            if info["ca_path"]:
+                print(f"CA:        {info['ca_path']}  (trust it: REQUESTS_CA_BUNDLE={info['ca_path']})")
             print("Ready.")
         sys.stdout.flush()
         while not stop.wait(0.5):

@@ -102,6 +102,8 @@ class EmulatorConfig:
     zip_content_type: str = "application/octet-stream"
     max_body_bytes: int = 32 * 1024 * 1024
     log_requests: bool = False
+    #: Serve HTTPS with a throwaway CA made at start (see ``EightByEightEmulator.ca_path``); read at start.
+    tls: bool = False
 
     def __post_init__(self) -> None:
         self.regions = tuple(self.regions)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow_provider_eightbyeight.testing.api import CssApi
@@ -16,6 +16,9 @@ from airflow_provider_eightbyeight.testing.content import CHUNK_SIZE
 from airflow_provider_eightbyeight.testing.faults import FaultInjector, FaultRule
 from airflow_provider_eightbyeight.testing.server import EmulatorHTTPServer
 from airflow_provider_eightbyeight.testing.state import Store, StoreError
+
+if TYPE_CHECKING:
+    from airflow_provider_eightbyeight.testing.tls import EmulatorTls
 
 LOOPBACK_NAMES = ("localhost", "::1")
 
@@ -26,19 +29,34 @@ def is_loopback(host: str) -> bool:
 
 
 class EightByEightEmulator:
-    """A local 8x8 Cloud Storage Service (plus OAuth token endpoint) over real HTTP.
+    """A local 8x8 Cloud Storage Service (plus OAuth token endpoint) over real HTTP or HTTPS.
 
     >>> with EightByEightEmulator(EmulatorConfig(objects_per_region=10)) as emu:  # doctest: +SKIP
     ...     form = {"grant_type": "client_credentials"}
     ...     requests.post(emu.token_url, auth=(emu.key, emu.secret), data=form)
+
+    With ``tls=True`` (or ``EmulatorConfig(tls=True)``) ``start()`` makes a throwaway CA and a server
+    certificate for 127.0.0.1/localhost in a temporary folder (removed by ``stop()``) and serves HTTPS;
+    trust :attr:`ca_path` (``requests.get(..., verify=emu.ca_path)``). :attr:`other_ca_path` is a CA
+    that did not sign the certificate (verification with it fails).
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        tls: bool | None = None,
+    ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The emulator only listens on loopback addresses, not {host!r}")
         self.config = config if config is not None else EmulatorConfig()
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
+        #: Serve HTTPS (``None``: ``config.tls``); read at ``start()``.
+        self.tls: bool = self.config.tls if tls is None else tls
+        self._tls: EmulatorTls | None = None
         self.store = Store(self.config)
         self.faults = FaultInjector(self.config.seed)
         self.api = CssApi(self.store, self.faults)
@@ -50,11 +68,27 @@ class EightByEightEmulator:
         """Bind and serve in a daemon thread; returns ``self``."""
         if self._server is not None:
             return self
-        server = EmulatorHTTPServer((self.host, self.port), self.api)
+        material: EmulatorTls | None = None
+        if self.tls:
+            from airflow_provider_eightbyeight.testing.tls import DEFAULT_HOSTS, EmulatorTls
+
+            material = EmulatorTls((*DEFAULT_HOSTS, self.host))
+        try:
+            server = EmulatorHTTPServer(
+                (self.host, self.port), self.api, material.context if material is not None else None
+            )
+        except BaseException:
+            if material is not None:
+                material.cleanup()
+            raise
+        if self._tls is not None:
+            self._tls.cleanup()
+        self._tls = material
         self.port = server.server_address[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.api.base_url = f"http://{host}:{self.port}"
+        self.api.base_url = f"{self.scheme}://{host}:{self.port}"
         self.api.token_url = self.api.base_url + "/oauth/v2/token"
+        self.api.ca_path = self.ca_path
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="8x8-emulator", daemon=True
@@ -73,6 +107,8 @@ class EightByEightEmulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._tls is not None:
+            self._tls.cleanup()  # the paths stay known, the files are gone
 
     @property
     def running(self) -> bool:
@@ -89,8 +125,39 @@ class EightByEightEmulator:
 
     # -- addresses and credentials -------------------------------------------------------------
     @property
+    def scheme(self) -> str:
+        """``"https"`` with TLS, else ``"http"``."""
+        return "https" if self.tls else "http"
+
+    @property
+    def ca_path(self) -> str | None:
+        """Path of the CA certificate (``ca.pem``) that signed the server certificate; ``None`` without TLS.
+
+        Trust it with ``verify=emu.ca_path`` (requests), ``REQUESTS_CA_BUNDLE`` or the connection's CA
+        bundle extra. The file is removed by ``stop()``.
+        """
+        return self._tls_files().ca_path if self.tls else None
+
+    @property
+    def other_ca_path(self) -> str | None:
+        """Path of a second CA (``other-ca.pem``) that did NOT sign the server certificate (for tests of a
+        wrong CA bundle: verification with it fails); ``None`` without TLS.
+        """
+        return self._tls_files().other_ca_path if self.tls else None
+
+    @property
+    def server_cert_path(self) -> str | None:
+        """Path of the server certificate (``server.pem``); ``None`` without TLS."""
+        return self._tls_files().server_cert_path if self.tls else None
+
+    def _tls_files(self) -> EmulatorTls:
+        if self._tls is None:
+            raise RuntimeError("The emulator is not started; call start() or use it as a context manager")
+        return self._tls
+
+    @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (the client's ``api_base_url``)."""
+        """``http://127.0.0.1:PORT`` or ``https://...`` with TLS (the client's ``api_base_url``)."""
         if not self.api.base_url:
             raise RuntimeError("The emulator is not started; call start() or use it as a context manager")
         return self.api.base_url
@@ -132,7 +199,9 @@ class EightByEightEmulator:
         )
 
     def connection_json(self, **extras: Any) -> str:
-        """An Airflow JSON connection (for ``AIRFLOW_CONN_<ID>``)."""
+        """An Airflow JSON connection (for ``AIRFLOW_CONN_<ID>``); with TLS pass the CA as an extra the
+        hook reads (e.g. ``ca_bundle=emu.ca_path``), nothing is added by itself.
+        """
         return json.dumps(
             {
                 "conn_type": "eightbyeight",

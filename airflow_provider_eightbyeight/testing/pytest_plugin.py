@@ -3,7 +3,8 @@
 Fixtures:
 
 ``eightbyeight_emulator_config``  the :class:`EmulatorConfig` to use; override it in a conftest
-                                  or test module to change data or behaviour.
+                                  or test module to change data or behaviour
+                                  (``EmulatorConfig(tls=True)``: HTTPS, trust ``emulator.ca_path``).
 ``eightbyeight_conn_extra``       extra connection fields merged into the Airflow connection
                                   (default ``{}``); override to set e.g. retry settings.
 ``eightbyeight_emulator``         a started emulator (function scope), stopped afterwards.

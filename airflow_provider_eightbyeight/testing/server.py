@@ -1,12 +1,16 @@
 """HTTP layer of the 8x8 CSS emulator: the fault-aware request handler and response writer on the
-standard library's ``ThreadingHTTPServer`` (keep-alive, TCP_NODELAY, 256 KiB writes, daemon threads).
+standard library's ``ThreadingHTTPServer`` (keep-alive, TCP_NODELAY, 256 KiB writes, daemon threads),
+optionally over TLS (the listening socket wrapped by an ``SSLContext``; each connection's handshake
+runs in its own thread, so a client that fails or stalls it costs only that connection).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -32,6 +36,15 @@ from airflow_provider_eightbyeight.testing.routing import (
     json_reply,
 )
 
+log = logging.getLogger(__name__)
+
+#: Seconds a client has to complete the TLS handshake.
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class _HandshakeFailed(Exception):
+    """The TLS handshake of one connection failed (already logged; the connection is dropped)."""
+
 
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -50,10 +63,24 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
 
     def setup(self) -> None:
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.track(self.connection, add=True)
+        self.server.track(self.request, add=True)
+        try:
+            if isinstance(self.request, ssl.SSLSocket):
+                self._handshake(self.request)
+            super().setup()
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            self.server.track(self.request, add=False)
+            raise
+
+    def _handshake(self, sock: ssl.SSLSocket) -> None:
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            sock.do_handshake()
+        except (OSError, ValueError) as exc:  # ssl.SSLError, timeout, reset, or a socket closed by stop()
+            log.warning("8x8 emulator: TLS handshake with %s failed, connection dropped: %s", self.client_address, exc)
+            raise _HandshakeFailed(str(exc)) from exc
 
     def finish(self) -> None:
         try:
@@ -360,13 +387,17 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], api: CssApi) -> None:
+    def __init__(self, address: tuple[str, int], api: CssApi, ssl_context: ssl.SSLContext | None = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.api = api
         self._live: set[socket.socket] = set()
         self._live_lock = threading.Lock()
         super().__init__(address, EmulatorRequestHandler)
+        self.ssl_context = ssl_context
+        if ssl_context is not None:
+            # accept() returns SSLSockets without a handshake; the handler thread does it (never the accept loop)
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def track(self, sock: socket.socket, add: bool) -> None:
         """Remember / forget an open connection."""
@@ -382,12 +413,16 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             live = list(self._live)
         for sock in live:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown: SSLSocket.shutdown would also drop the TLS state under a reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client disconnects are routine; print anything else."""
+        """Client disconnects and failed TLS handshakes are routine; print anything else."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | _HandshakeFailed):
+            return
+        if isinstance(exc, ssl.SSLError):
+            log.warning("8x8 emulator: TLS error with %s, connection dropped: %s", client_address, exc)
             return
         super().handle_error(request, client_address)
 
