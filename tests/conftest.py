@@ -233,6 +233,39 @@ def s3(moto_endpoint, monkeypatch):
 
 # ---------------------------------------------------------------------------- secret scan over the whole suite
 #
+#: Environment variables that steer ``requests``' (and so the hook's) network settings.
+NETWORK_VARIABLES = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "NO_PROXY",
+    "no_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+@pytest.fixture
+def no_ambient_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine may set REQUESTS_CA_BUNDLE, proxies and friends (this one does); each test says what it wants."""
+    for name in NETWORK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def proxy() -> Iterator[Any]:
+    """A running tinyproxy without authentication (tests/proxy.py)."""
+    from tests.proxy import Tinyproxy
+
+    server = Tinyproxy()
+    yield server
+    server.stop()
+
+
 # Every emulator account's secret (12+ characters) and every token any emulator issues is watched for in
 # each test's captured output and logs, in the Airflow metadata DB (XCom, rendered template fields,
 # next_kwargs, trigger kwargs, ...) and in every text file the tests wrote (manifests, sidecars, DAG logs).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -9,7 +10,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 TINYPROXY = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
+#: The marks of a test module that needs the proxy: skipped (saying how to get it) where it is not installed,
+#: and the machine's own proxy and CA variables cleared.
+NEEDS_TINYPROXY = [
+    pytest.mark.skipif(
+        not os.path.exists(TINYPROXY),
+        reason="Debian's tinyproxy is not installed: `make test` installs it (apt-get install tinyproxy)",
+    ),
+    pytest.mark.usefixtures("no_ambient_network"),
+]
 
 
 def _free_port() -> int:
@@ -24,7 +36,7 @@ class Tinyproxy:
     the proxy's, not ours). ``user``/``password``: require basic auth.
     """
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    def __init__(self, user: str | None = None, password: str | None = None, *, extra: tuple[str, ...] = ()) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="8x8-tinyproxy-"))
         self.port = _free_port()
         self.log_path = self.folder / "proxy.log"
@@ -41,6 +53,7 @@ class Tinyproxy:
         ]
         if user and password:
             lines.append(f"BasicAuth {user} {password}")
+        lines.extend(extra)  # e.g. "ConnectPort 443": CONNECT to other ports is refused with 403
         conf = self.folder / "proxy.conf"
         conf.write_text("\n".join(lines) + "\n")
         self._stderr = (self.folder / "stderr.txt").open("w")  # a pipe nobody reads would fill and stall it

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,10 @@ from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
 from tests.conftest import WATCHED
 from tests.helpers import FAST_RETRY_EXTRAS
-from tests.proxy import TINYPROXY, Tinyproxy
+from tests.proxy import NEEDS_TINYPROXY, Tinyproxy
 from tests.test_example_dags import DAY, files_under, in_window
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(TINYPROXY),
-    reason="Debian's tinyproxy is not installed: `make test` installs it (apt-get install tinyproxy)",
-)
+pytestmark = NEEDS_TINYPROXY
 
 USER, PROXY_PASSWORD = "airflow", "proxy-pw-7f3a9c2e41"
 WATCHED.add(PROXY_PASSWORD)  # the suite's secret scan fails the session if it is written anywhere
@@ -36,22 +32,6 @@ WATCHED.add(PROXY_PASSWORD)  # the suite's secret scan fails the session if it i
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(seed=21, objects_per_region=70, tls=True)  # the example DAGs' day has recordings
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This machine sets REQUESTS_CA_BUNDLE and friends; each test says what it wants."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def proxy() -> Iterator[Tinyproxy]:
-    server = Tinyproxy()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

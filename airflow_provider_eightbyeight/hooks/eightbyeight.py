@@ -226,6 +226,10 @@ class EightByEightHook(BaseHook):
         route = self.network.route(url)
         return {"proxies": dict(route.proxies), "verify": route.verify, "cert": route.cert}
 
+    def _current_route(self, url: str) -> Route:
+        """The route of ``url`` under the settings the hook has now (they change when credentials rotate)."""
+        return self.network.route(url)
+
     def _through(self, url: str) -> str:
         """`` through the proxy ...`` when ``url`` goes through one, else ``""`` (for messages)."""
         via = self.network.route(url).via
@@ -242,7 +246,7 @@ class EightByEightHook(BaseHook):
         if self._session is None:
             with self._session_lock:
                 if self._session is None:
-                    session = _RoutedSession(self.network.route)
+                    session = _RoutedSession(self._current_route)
                     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
                     session.mount("https://", adapter)
                     session.mount("http://", adapter)
@@ -1143,7 +1147,8 @@ class EightByEightHook(BaseHook):
                         hint="The copy was discarded; re-run later, and contact 8x8 support if it persists",
                     ) from None
                 raise TransportError(
-                    f"Downloading object {object_id} failed on all {attempts} attempts: {type(err).__name__}",
+                    f"Downloading object {object_id} failed on all {max(attempts, budget.used + 1)} attempts"
+                    f"{self._through(self.settings.api_base_url)}: {type(err).__name__}",
                     method="GET",
                     path=url_path,
                     hint="The partial copy was discarded; raise max_retries or timeout for a flaky network",
@@ -1193,7 +1198,14 @@ class EightByEightHook(BaseHook):
                 self._network_failure(err, url)
                 if self._wait_for_retry(budget, "GET", "(pre-signed URL)", type(err).__name__):
                     continue
-                raise
+                raise TransportError(
+                    f"The pre-signed URL of object {object_id} could not be fetched after {budget.used + 1} "
+                    f"attempt(s){self._through(url)}: {type(err).__name__}",
+                    method="GET",
+                    path="(pre-signed URL)",
+                    hint="Check the network path to 8x8's storage host"
+                    + (" and the proxy (or NO_PROXY)" if self.network.route(url).via else ""),
+                ) from None
             if is_retryable_status(resp.status_code) and self._wait_for_retry(
                 budget, "GET", "(pre-signed URL)", f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
             ):
@@ -1506,7 +1518,8 @@ class EightByEightHook(BaseHook):
                 if self._wait_for_retry(budget, "GET", url_path, f"{type(err).__name__} mid-body"):
                     continue
                 raise TransportError(
-                    f"Downloading bulk zip {zip_name} failed {attempts} times: {type(err).__name__}",
+                    f"Downloading bulk zip {zip_name} failed {attempts} times"
+                    f"{self._through(self.settings.api_base_url)}: {type(err).__name__}",
                     method="GET",
                     path=url_path,
                 ) from None

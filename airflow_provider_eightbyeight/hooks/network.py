@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 
 #: Environment variables naming a CA bundle, in the order ``requests`` (then OpenSSL) reads them.
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+#: The status line of a refused CONNECT, as urllib3 words it ("Tunnel connection failed: 407 Proxy ...").
+_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})([^'\")]*)")
+#: OpenSSL's reason after "certificate verify failed:" (up to the closing parenthesis).
+_VERIFY_REASON = re.compile(r"certificate verify failed: ([^()'\"]{1,200})", re.IGNORECASE)
 #: Words of an ``SSLError`` that mean the certificate itself was refused (no retry can help).
 _CERTIFICATE_WORDS = (
     "certificate verify failed",
@@ -42,7 +49,6 @@ _CERTIFICATE_WORDS = (
     "self signed",
     "unable to get local issuer",
     "certificate has expired",
-    "wrong version number",
 )
 
 
@@ -50,7 +56,7 @@ _CERTIFICATE_WORDS = (
 class Route:
     """How one URL is reached: ``requests``' ``proxies``, ``verify`` and ``cert`` arguments."""
 
-    proxies: dict[str, str] = field(default_factory=dict)
+    proxies: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a proxy password
     verify: bool | str = True
     cert: str | tuple[str, str] | None = None
     #: The proxy in words, for messages (password as ``***``), or ``None`` when direct.
@@ -116,10 +122,7 @@ class Network:
                     f"Connection {self._conn_id!r} has a proxy_password but its proxy URL names no user",
                     hint="Write the user in the proxy extra: http://user@host:port",
                 )
-            host = parts.hostname or ""
-            netloc = f"{parts.username}:{quote(settings.proxy_password, safe='')}@{host}"
-            if parts.port:
-                netloc += f":{parts.port}"
+            netloc = f"{parts.username}:{quote(settings.proxy_password, safe='')}@{_host_port(parts)}"
             url = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         self._mask_password(url)
         return url
@@ -128,14 +131,29 @@ class Network:
         if not settings.verify:
             return False
         if settings.ca_bundle:
-            return self._file(settings.ca_bundle, "the ca_bundle extra", "a PEM file of the CAs to trust")
+            where = "the ca_bundle extra"
+            return self._cas(self._file(settings.ca_bundle, where, "a PEM file of the CAs to trust"), where)
         for name in CA_BUNDLE_VARIABLES:
             value = (env.get(name) or "").strip()
             if value:
+                where = f"the environment variable {name}"
                 if os.path.isdir(value) and name != "SSL_CERT_FILE":
                     return value  # requests accepts a folder of hashed CA files
-                return self._file(value, f"the environment variable {name}", "a PEM file of the CAs to trust")
+                return self._cas(self._file(value, where, "a PEM file of the CAs to trust"), where)
         return True
+
+    def _cas(self, path: str, where: str) -> str:
+        """``path`` if it holds at least one PEM CA certificate (checked once, not at every request)."""
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=path)
+        except (ssl.SSLError, OSError, ValueError) as err:
+            raise ConfigurationError(
+                f"Connection {self._conn_id!r}: {where} names {path!r}, which holds no usable CA certificate "
+                f"({_ssl_reason(err)})",
+                hint="Give a PEM file with the CA certificate(s) (-----BEGIN CERTIFICATE-----), e.g. your network's "
+                "TLS-inspection CA exported as Base-64",
+            ) from None
+        return path
 
     def _cert(self, settings: ConnectionSettings) -> str | tuple[str, str] | None:
         if settings.client_key and not settings.client_cert:
@@ -146,9 +164,21 @@ class Network:
         if not settings.client_cert:
             return None
         cert = self._file(settings.client_cert, "the client_cert extra", "a PEM client certificate")
-        if settings.client_key:
-            return cert, self._file(settings.client_key, "the client_key extra", "the certificate's PEM key")
-        return cert
+        key = (
+            self._file(settings.client_key, "the client_key extra", "the certificate's PEM key")
+            if (settings.client_key)
+            else None
+        )
+        try:
+            ssl.create_default_context().load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError, ValueError) as err:
+            raise ConfigurationError(
+                f"Connection {self._conn_id!r}: the client_cert{' and client_key' if key else ''} extra"
+                f"{'s do' if key else ' does'} not give a usable certificate and matching key ({_ssl_reason(err)})",
+                hint="Give PEM files: the certificate, and its unencrypted private key in client_key (or in the "
+                "certificate file)",
+            ) from None
+        return (cert, key) if key else cert
 
     def _file(self, path: str, where: str, what: str) -> str:
         expanded = os.path.expanduser(path)
@@ -206,36 +236,56 @@ class Network:
     def final_error(self, err: BaseException, url: str) -> EightByEightError | None:
         """
         The error to raise at once for a network failure no retry can cure (a refused certificate, a proxy
-        that demands credentials or refuses the tunnel), else ``None`` (retry as usual).
+        that refuses our credentials or the tunnel), else ``None`` (retry as usual). Messages name the host and
+        the status, never a URL (a pre-signed URL is a working download link) or a password.
         """
         route = self.route(url)
-        host = urlsplit(url).hostname or url
+        host = urlsplit(url).hostname or "8x8"
         text = str(err)
-        lowered = text.lower()
-        if isinstance(err, requests.exceptions.ProxyError) or "tunnel connection failed" in lowered:
-            if "407" in text or "failed: 401" in lowered:  # tinyproxy answers a CONNECT without auth with 401
+        tunnel = _TUNNEL_STATUS.search(text)
+        if tunnel is not None:
+            status = int(tunnel.group(1))
+            if status in (401, 407):  # tinyproxy answers a CONNECT without valid credentials with 401
                 return ProxyRefusedError(
                     f"The proxy {route.via or ''} refused our credentials or asked for some "
-                    f"({_status_words(text)}) to reach {host}",
+                    f"(HTTP {tunnel.group(1)} {tunnel.group(2).strip()}) to reach {host}",
                     hint="Put the proxy's user in the proxy URL (http://user@host:port) and its password in the "
                     "proxy_password extra (or in HTTPS_PROXY), then check them with the proxy's administrator",
                 )
-            if any(f" {code} " in text or text.endswith(f" {code}") for code in ("403", "405", "501")):
+            if status in (403, 405, 501):
                 return ProxyRefusedError(
-                    f"The proxy {route.via or ''} refused to open a tunnel to {host}: {_short(text)}",
+                    f"The proxy {route.via or ''} refused to open a tunnel to {host} "
+                    f"(HTTP {tunnel.group(1)} {tunnel.group(2).strip()})",
                     hint="Ask the proxy's administrator to allow CONNECT to this host and port, or set "
-                    "NO_PROXY / the proxy extra 'direct' if 8x8 is reachable without it",
+                    "NO_PROXY / the proxy extra 'direct' if it is reachable without the proxy",
                 )
             return None
-        if isinstance(err, requests.exceptions.SSLError) and any(word in lowered for word in _CERTIFICATE_WORDS):
-            trusted = f"the CAs in {route.verify}" if isinstance(route.verify, str) else "the standard CAs (certifi's)"
+        lowered = text.lower()
+        if "wrong version number" in lowered:
             return TLSVerificationError(
-                f"The TLS certificate of {host} was not accepted ({_certificate_reason(text)}); this connection "
-                f"trusts {trusted}" + (f" and goes through the proxy {route.via}" if route.via else ""),
-                hint="If your network inspects TLS with its own CA (a corporate proxy), set the connection's "
-                "ca_bundle extra (or REQUESTS_CA_BUNDLE) to that CA's PEM file; check the host name in "
-                "api_base_url. Do not turn verify off for real 8x8",
+                f"The TLS handshake with {host if not isinstance(err, requests.exceptions.ProxyError) else 'the proxy'}"
+                " failed (wrong version number): the other side does not speak TLS there",
+                hint="Check the scheme and port of api_base_url, and that an http:// proxy is not written https://",
             )
+        if any(word in lowered for word in _CERTIFICATE_WORDS):
+            if isinstance(err, requests.exceptions.ProxyError):  # an https:// proxy's own certificate
+                return TLSVerificationError(
+                    f"The TLS certificate of the proxy {route.via or ''} was not accepted "
+                    f"({_certificate_reason(text)})",
+                    hint="Trust the proxy's CA with the ca_bundle extra (or REQUESTS_CA_BUNDLE), or use its "
+                    "http:// address",
+                )
+            if isinstance(err, requests.exceptions.SSLError):
+                trusted = (
+                    f"the CAs in {route.verify}" if isinstance(route.verify, str) else "the standard CAs (certifi's)"
+                )
+                return TLSVerificationError(
+                    f"The TLS certificate of {host} was not accepted ({_certificate_reason(text)}); this connection "
+                    f"trusts {trusted}" + (f" and goes through the proxy {route.via}" if route.via else ""),
+                    hint="If your network inspects TLS with its own CA (a corporate proxy), set the connection's "
+                    "ca_bundle extra (or REQUESTS_CA_BUNDLE) to that CA's PEM file; check the host name in "
+                    "api_base_url. Do not turn verify off for real 8x8",
+                )
         return None
 
 
@@ -244,27 +294,29 @@ def redact(url: str) -> str:
     parts = urlsplit(url)
     if not parts.password:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username}:***@{_host_port(parts)}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _status_words(text: str) -> str:
-    for code, words in (("407", "HTTP 407 Proxy Authentication Required"), ("401", "HTTP 401 Unauthorized")):
-        if code in text:
-            return words
-    return "authentication failed"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 300 else text[:297] + "..."
+def _host_port(parts: Any) -> str:
+    """``host[:port]`` of a split URL, with an IPv6 host in brackets."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _certificate_reason(text: str) -> str:
-    lowered = text.lower()
-    for marker in ("certificate verify failed:", "certificate_verify_failed"):
-        index = lowered.find(marker)
-        if index >= 0:
-            reason = text[index + len(marker) :].strip(" :()'\"")
-            end = min((i for i in (reason.find("("), reason.find("')"), reason.find('")')) if i > 0), default=-1)
-            return ("certificate verify failed: " + (reason[:end] if end > 0 else reason)[:200]).strip()
-    return _short(text)
+    """The certificate problem in a few words (never the URL the error text also holds)."""
+    found = _VERIFY_REASON.search(text)
+    if found:
+        return f"certificate verify failed: {found.group(1).strip()}"
+    for word in _CERTIFICATE_WORDS:
+        if word in text.lower():
+            return word
+    return "certificate not accepted"
+
+
+def _ssl_reason(err: BaseException) -> str:
+    reason = getattr(err, "reason", None)
+    return str(reason or err)[:200]
