@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick test-e2e e2e browser proxy lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e e2e test-compat dist browser proxy lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 
-$(STAMP): pyproject.toml $(UV)
+$(STAMP): pyproject.toml airflow_provider_eightbyeight/__init__.py $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(BIN)/python -e ".[dev]"
 	touch $(STAMP)
@@ -32,6 +32,18 @@ test-quick: $(STAMP)
 e2e test-e2e: $(STAMP) browser
 	$(BIN)/python -m pytest tests/e2e
 
+## dist: build the sdist and the wheel into dist/ and check them (every module, py.typed, entry points, metadata,
+## twine check).
+dist: $(STAMP)
+	rm -rf dist build
+	$(UV) build --quiet --python $(PYTHON) --out-dir dist
+	$(BIN)/python scripts/check_dist.py dist
+
+## test-compat: install the built wheel into fresh environments (Airflow 3.3 on Python 3.10 and 3.13, the Airflow
+## 3.2 floor on 3.11) and run the quick suite in each; prints the matrix. Environments are reused (.compat/).
+test-compat: dist proxy
+	$(BIN)/python scripts/compat.py $$(ls dist/*.whl)
+
 ## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/test_network.py).
 proxy:
 	@command -v tinyproxy >/dev/null || test -x /usr/bin/tinyproxy || { \
@@ -47,8 +59,8 @@ browser:
 		else echo "Install Debian's chromium (apt-get install chromium) for the UI tests" >&2; exit 1; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks
-	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks
+	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks scripts
+	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks scripts
 	$(BIN)/mypy
 
 ## bench: the performance benchmark (ceiling, plain client, ours); see benchmarks/README.md.

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.triggers.shared_stream import SharedStreamManager
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.testing import EmulatorConfig
@@ -24,7 +23,17 @@ from airflow_provider_eightbyeight.triggers.new_objects import (
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import EVENT_SOURCE, WatchCursor
-from tests.watching import Collector, FakeAccessor, Subscriber, add_batch, make, searches, until, watcher
+from tests.watching import (
+    Collector,
+    FakeAccessor,
+    Subscriber,
+    add_batch,
+    make,
+    searches,
+    shared_stream_manager,
+    until,
+    watcher,
+)
 
 
 @pytest.fixture
@@ -161,7 +170,7 @@ def test_bad_arguments_are_refused_with_what_to_do():
 @pytest.mark.asyncio
 async def test_watchers_of_one_connection_share_one_poll_each_with_its_own_filter(make_hook, emulator):
     make_hook()
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     calls, voices = FakeAccessor(), FakeAccessor()
     a = Subscriber(
         manager,
@@ -195,7 +204,7 @@ async def test_in_ack_mode_the_cursor_moves_only_after_the_events_are_persisted(
     make_hook()
     key = CURSOR_KEY_PREFIX + "default"
     accessor = FakeAccessor()
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     sub = Subscriber(manager, 1, watcher(accessor), confirm=lambda seq, payload: False)
     await until(lambda: accessor.writes, what="the baseline stored (no events to persist)")
     batch = add_batch(emulator, 2)
@@ -207,7 +216,7 @@ async def test_in_ack_mode_the_cursor_moves_only_after_the_events_are_persisted(
     # the triggerer dies before the event was persisted: a new one repeats the batch, loses nothing
     await sub.stop()
     await manager.stop_all()
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     again = Subscriber(
         manager,
         7,

@@ -122,3 +122,18 @@ def test_distribution_metadata_and_typing_marker():
     )
     assert ("console_scripts", "eightbyeight-emulator") in entry_points
     assert resources.files("airflow_provider_eightbyeight").joinpath("py.typed").is_file()
+
+
+def test_one_version_everywhere() -> None:
+    """The package's __version__ is the distribution's (pyproject reads it), the provider info's and the README's."""
+    from importlib.metadata import version
+
+    from airflow_provider_eightbyeight import __version__
+    from airflow_provider_eightbyeight.get_provider_info import get_provider_info
+    from tests.helpers import ROOT
+
+    assert version("airflow-provider-eightbyeight") == __version__
+    assert get_provider_info()["versions"][0] == __version__
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
+    changes = (ROOT / "README.md").read_text().split("## Changes", 1)
+    assert len(changes) == 2 and f"### {__version__} " in changes[1], "the README's Changes lack this release"

@@ -11,7 +11,6 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.triggers.shared_stream import SharedStreamManager
 
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
 from airflow_provider_eightbyeight.testing.config import Account
@@ -21,7 +20,17 @@ from airflow_provider_eightbyeight.triggers.new_objects import (
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import WatchCursor
-from tests.watching import Collector, FakeAccessor, Subscriber, iso, make, searches, until, watcher
+from tests.watching import (
+    Collector,
+    FakeAccessor,
+    Subscriber,
+    iso,
+    make,
+    searches,
+    shared_stream_manager,
+    until,
+    watcher,
+)
 
 KEY = CURSOR_KEY_PREFIX + "default"
 
@@ -87,7 +96,7 @@ async def test_a_snapshot_filtered_by_another_watchers_tags_moves_this_watchers_
     recent = emulator.add_object("us-east", created=iso(now - timedelta(minutes=1)), tags={"direction": "INBOUND"})[
         "id"
     ]
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     a = Subscriber(manager, 1, watcher(inbound, tags={"direction": "INBOUND"}, overlap=60))
     b = Subscriber(manager, 2, watcher(everything, overlap=60))  # subscribed; its cursor takes a moment to load
     try:
@@ -108,7 +117,7 @@ async def test_a_snapshot_filtered_by_another_watchers_tags_moves_this_watchers_
 @pytest.mark.asyncio
 async def test_a_late_joiners_baseline_swallows_objects_created_after_it_started(make_hook, emulator):
     make_hook()
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     first, second = FakeAccessor(), FakeAccessor()
     a = Subscriber(manager, 1, watcher(first, poll_interval=4))
     try:
@@ -135,7 +144,7 @@ async def test_a_late_joiners_baseline_swallows_objects_created_after_it_started
 async def test_a_failed_poll_followed_by_clean_polls_stores_a_cursor_past_the_unpersisted_events(make_hook, emulator):
     make_hook()
     accessor = FakeAccessor()
-    manager = SharedStreamManager(ack_timeout=2.5)
+    manager = shared_stream_manager(ack_timeout=2.5)
     lost: list[int] = []
 
     def confirm(seq: int, payload: dict) -> bool:
@@ -154,7 +163,7 @@ async def test_a_failed_poll_followed_by_clean_polls_stores_a_cursor_past_the_un
     stored = accessor.values[KEY]
     # Airflow reported the poll as failed: its events may not be in the database, the cursor must not pass them
     assert not set(batch) & set(stored["seen"]), "the stored cursor counts unpersisted objects as emitted"
-    manager = SharedStreamManager()
+    manager = shared_stream_manager()
     again = Subscriber(manager, 2, watcher(accessor))
     try:
         await until(lambda: set(batch) <= set(again.ids()), timeout=5, what="the batch to be emitted again")

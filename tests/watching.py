@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 import requests
 from airflow.sdk.module_loading import import_string
 
@@ -46,6 +47,14 @@ class FakeAccessor:
     async def aset(self, key: str, value: Any) -> None:
         self.values[key] = json.loads(json.dumps(value))
         self.writes += 1
+
+
+def shared_stream_manager(**kwargs: Any) -> Any:
+    """Airflow's own SharedStreamManager (the test is skipped on Airflow 3.2, which has no shared streams)."""
+    module = pytest.importorskip(
+        "airflow.triggers.shared_stream", reason="Airflow < 3.3 has no shared streams (the watcher runs run())"
+    )
+    return module.SharedStreamManager(**kwargs)
 
 
 def watcher(accessor: FakeAccessor, **kwargs: Any) -> EightByEightNewObjectsTrigger:

@@ -1,0 +1,180 @@
+"""
+The compatibility matrix (``make test-compat``): the **built wheel** (not the source tree) installed into a
+fresh environment per cell, and the quick suite run against it there.
+
+Cells: Airflow 3.3 (newest, as pinned for development) on Python 3.10 and 3.13; the declared floor, Airflow
+3.2.x, on Python 3.11, resolved as of its release with ``uv pip install --exclude-newer`` (the offline stand-in
+for Airflow's constraints files: Airflow 3.2 with today's newest dependencies does not run). Environments live
+in ``.compat/<cell>/`` and are reused while their requirements stay the same (only the wheel is reinstalled).
+The tests run from a copy of ``tests/`` and ``example_dags/`` outside the source tree, so the package can only
+be imported from the wheel; each cell prints where it was imported from.
+
+Usage: ``python scripts/compat.py dist/<wheel> [cell ...]``; prints the matrix, exits non-zero if a cell fails.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = ROOT / ".tools" / "bin" / "uv"
+WORK = ROOT / ".compat"
+#: What the suite needs besides the provider (the e2e tests, with their browser, are not run here).
+TEST_TOOLS = ("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3", "moto[server]>=5.1")
+#: The quick suite: what `make test-quick` runs.
+MARKERS = "not reliability and not e2e"
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    python: str
+    requirements: tuple[str, ...]
+    exclude_newer: str | None = None
+    notes: str = ""
+    extras: tuple[str, ...] = field(default=("amazon", "openlineage"))
+
+
+CELLS = (
+    Cell(
+        "py3.10-airflow3.3",
+        "3.10",
+        ("apache-airflow==3.3.2",),  # amazon 9.39 needs Python 3.11: the newest provider releases for 3.10
+        notes="oldest Python; providers as resolved for 3.10",
+    ),
+    Cell(
+        "py3.13-airflow3.3",
+        "3.13",
+        ("apache-airflow==3.3.2", "apache-airflow-providers-amazon[s3fs]==9.39.0"),
+        notes="newest Python",
+    ),
+    Cell(
+        "py3.11-airflow3.2",
+        "3.11",
+        ("apache-airflow==3.2.2",),
+        exclude_newer="2026-07-20",
+        notes="the declared floor, resolved as of 2026-07-20",
+    ),
+)
+
+
+def find_python(version: str) -> str | None:
+    """An installed interpreter of ``version`` (pyenv's, or one on PATH that runs)."""
+    home = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(glob.glob(str(home / "versions" / f"{version}.*" / "bin" / f"python{version}")))
+    candidates = [*reversed(found), shutil.which(f"python{version}") or ""]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "--version"], check=False, capture_output=True, text=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+
+def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
+    """The cell's environment with the wheel installed; returns its python and what was done."""
+    folder = WORK / cell.name
+    venv = folder / "venv"
+    python = venv / "bin" / "python"
+    interpreter = find_python(cell.python)
+    if interpreter is None:
+        raise RuntimeError(f"no Python {cell.python} on this machine (pyenv install {cell.python})")
+    spec = json.dumps(
+        {"python": cell.python, "requirements": cell.requirements, "exclude": cell.exclude_newer, "tools": TEST_TOOLS}
+    )
+    stamp = folder / "requirements.json"
+    target = f"{wheel}[{','.join(cell.extras)}]"
+    date = ["--exclude-newer", cell.exclude_newer] if cell.exclude_newer else []
+    if stamp.exists() and stamp.read_text() == spec and python.exists():
+        done = run([str(UV), "pip", "install", "--quiet", "--python", str(python), "--reinstall-package",
+                    "airflow-provider-eightbyeight", "--no-deps", str(wheel)])  # fmt: skip
+        action = "reused (wheel reinstalled)"
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        made = run([str(UV), "venv", "--quiet", "--python", interpreter, str(venv)])
+        if made.returncode:
+            raise RuntimeError(f"uv venv failed: {made.stderr[-2000:]}")
+        done = run([str(UV), "pip", "install", "--quiet", "--python", str(python), *date, target,
+                    *cell.requirements, *TEST_TOOLS])  # fmt: skip
+        action = "created"
+        if done.returncode == 0:
+            stamp.write_text(spec)
+    if done.returncode:
+        raise RuntimeError(f"install failed: {done.stderr[-3000:]}")
+    return python, action
+
+
+def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
+    """Run the quick suite from a copy of the tests; returns (passed, pytest's summary, where the package was)."""
+    folder = WORK / cell.name / "run"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("tests", "example_dags"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__", "e2e"))
+    for name in ("pyproject.toml", "README.md"):  # pytest's settings; the README some tests read
+        shutil.copy(ROOT / name, folder)
+    where = run([str(python), "-c", "import airflow_provider_eightbyeight as p, airflow; print(p.__file__, "
+                 "airflow.__version__)"], cwd=folder)  # fmt: skip
+    origin = where.stdout.strip()
+    if where.returncode or "site-packages" not in origin:
+        return False, f"the package was not imported from the wheel: {origin or where.stderr[-500:]}", origin
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
+    outcome = run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:randomly", "-m", MARKERS, "tests"],
+        cwd=folder,
+        env=env,
+        timeout=1800,
+    )
+    (WORK / cell.name / "pytest.log").write_text(outcome.stdout + outcome.stderr)
+    lines = [line for line in outcome.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    summary = lines[-1].strip("= ") if lines else outcome.stdout[-300:]
+    return outcome.returncode == 0, summary, origin
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    wheel = Path(argv[0]).resolve()
+    wanted = set(argv[1:])
+    cells = [c for c in CELLS if not wanted or c.name in wanted]
+    rows = []
+    ok = True
+    for cell in cells:
+        started = time.monotonic()
+        print(f"[{cell.name}] preparing ({cell.notes}) ...", flush=True)
+        try:
+            python, action = prepare(cell, wheel)
+            print(f"[{cell.name}] environment {action}; running the quick suite ...", flush=True)
+            passed, summary, origin = test(cell, python)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            passed, summary, origin = False, str(err)[:500], ""
+        ok = ok and passed
+        versions = origin.split(" ")[-1] if origin else "?"
+        rows.append((cell, passed, summary, versions, time.monotonic() - started))
+        print(f"[{cell.name}] {'PASSED' if passed else 'FAILED'}: {summary}", flush=True)
+    print("\nCompatibility matrix (the built wheel, installed; quick suite):")
+    print("| cell | Python | Airflow | result | time | notes |\n|---|---|---|---|---|---|")
+    for cell, passed, summary, airflow, seconds in rows:
+        print(
+            f"| {cell.name} | {cell.python} | {airflow} | {'PASS' if passed else 'FAIL'}: {summary} | "
+            f"{seconds / 60:.1f} min | {cell.notes} |"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
