@@ -60,6 +60,7 @@ from airflow_provider_eightbyeight.transfer.manifest import (
 from airflow_provider_eightbyeight.transfer.paths import (
     DEFAULT_PATH_TEMPLATE,
     disambiguate,
+    is_safe_relative,
     render_path,
     validate_template,
 )
@@ -465,10 +466,10 @@ class TransferEngine:
                 self.log.warning(
                     "Objects render to the same path %s; writing %s to %s instead.", relative, obj.id, unique
                 )
-            taken.update(self._claims(unique))
+            taken.update(self.claims(unique))
             yield item
 
-    def _claims(self, relative: str) -> set[str]:
+    def claims(self, relative: str) -> set[str]:
         """The paths (casefolded) a copy at ``relative`` occupies: itself, and its sidecar if written."""
         paths = {relative.casefold()}
         if self.options.write_metadata:
@@ -477,12 +478,12 @@ class TransferEngine:
 
     def _free_path(self, relative: str, object_id: str, taken: Taken) -> str:
         """``relative``, or its ``~<id>`` form, whichever (with its sidecar) is not yet taken in this run."""
-        if not any(path in taken for path in self._claims(relative)):
+        if not any(path in taken for path in self.claims(relative)):
             return relative
         tried = {relative}
         while True:
             candidate = disambiguate(relative, object_id, tried)
-            if not any(path in taken for path in self._claims(candidate)):
+            if not any(path in taken for path in self.claims(candidate)):
                 return candidate
             tried.add(candidate)
 
@@ -734,7 +735,7 @@ class TransferEngine:
         if size is not None and owner in (None, obj.id):
             found = self._verify_existing(item, size, owned=owner == obj.id)
         if found is None:
-            for path in self._claims(item.relative_path):
+            for path in self.claims(item.relative_path):
                 taken.discard(path)
         return found
 
@@ -1006,6 +1007,13 @@ class TransferEngine:
         """
 
         def prove(record: ManifestRecord) -> str | None:
+            if record.evidence == Evidence.UNCHECKED:
+                return (
+                    "resumed from a saved state of an older release, whose pause manifest cannot be checked: "
+                    "the proof from before the pause is not taken; a later run deletes it once it proves the copy"
+                )
+            if not is_safe_relative(record.path):
+                return f"its recorded path {record.path!r} is not a path under the destination"
             target = self.root / record.path
             try:
                 if record.evidence not in PROOF:

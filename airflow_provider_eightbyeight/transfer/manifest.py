@@ -59,6 +59,9 @@ class Evidence:
     #: Written or read back by this run, but before a pause (a deferral, a wait): the copy may have
     #: changed since, so it is read back again before the object is deleted at 8x8.
     BEFORE_PAUSE = "before_pause"
+    #: Carried from the pause manifest of a saved state that has no digest of it (an older release): the
+    #: resumed run cannot tell the lines it wrote from lines added since, so such a copy is never deleted.
+    UNCHECKED = "unchecked"
 
 
 #: Evidence that licenses deleting the object at 8x8: only what this run proved itself.
@@ -106,6 +109,8 @@ class ManifestRecord:
     def from_json(cls, line: str) -> ManifestRecord:
         """Parse one line (unknown keys are ignored, so older and newer manifests both read)."""
         data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError(f"a manifest line is a JSON object, not {type(data).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -120,37 +125,61 @@ def manifest_name(run_label: str, now: datetime | None = None) -> str:
     return f"{stamp}_{label}.jsonl"
 
 
-def write_manifest(root: Any, name: str, records: Iterable[ManifestRecord]) -> Any:
+def write_manifest(root: Any, name: str, records: Iterable[ManifestRecord], *, digest: Any = None) -> Any:
     """
     Write a manifest under ``root/_manifests/`` as a stream of lines (memory does not grow with the number
     of records); it appears whole or not at all (a rename on local disk, one upload to object stores).
     Returns its path.
+
+    :param digest: Optional. A ``hashlib`` object fed every byte written (a paused run keeps the SHA-256 of
+        its pause manifest in its saved state, so the resumed run can tell whether the file was changed).
     """
     target = root / MANIFEST_DIR / name
     buffer: list[str] = []
     size = 0
+
+    def write(handle: Any, text: str) -> None:
+        data = text.encode("utf-8")
+        if digest is not None:
+            digest.update(data)
+        handle.write(data)
+
     with sink_factory(target)() as handle:
         for record in records:
             line = record.to_json() + "\n"
             buffer.append(line)
             size += len(line)
             if size >= 1024 * 1024:
-                handle.write("".join(buffer).encode("utf-8"))
+                write(handle, "".join(buffer))
                 buffer, size = [], 0
-        handle.write("".join(buffer).encode("utf-8"))
+        write(handle, "".join(buffer))
     return target
 
 
-def read_manifest(path: Any) -> Iterator[ManifestRecord]:
-    """The records of one manifest; unreadable lines are skipped with a warning."""
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+def read_manifest(path: Any, *, digest: Any = None) -> Iterator[ManifestRecord]:
+    """
+    The records of one manifest; unreadable lines are skipped with a warning.
+
+    :param digest: Optional. A ``hashlib`` object fed every byte read (see :func:`write_manifest`).
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if digest is not None:
+                digest.update(raw)
             try:
-                yield ManifestRecord.from_json(line)
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                record = ManifestRecord.from_json(line)
             except (ValueError, TypeError) as err:
                 log.warning("Ignoring line %d of manifest %s: %s", number, path, err)
+                continue
+            if not isinstance(record.id, str) or not isinstance(record.status, str):
+                log.warning("Ignoring line %d of manifest %s: no id or status", number, path)
+                continue
+            if not isinstance(record.extra, dict):
+                record.extra = {}
+            yield record
 
 
 def iter_manifest_records(root: Any) -> Iterator[ManifestRecord]:

@@ -193,6 +193,20 @@ def sanitize_relative_path(path: str, *, fallback: str = MISSING) -> str:
     return result
 
 
+def is_safe_relative(path: Any) -> bool:
+    """
+    Whether ``path`` (read back from a manifest or a saved state: untrusted) is a path this provider could
+    have written: a non-empty string of sanitised segments, relative, without ``.``/``..``, that stays under
+    the destination. A path that is not is never read, written or deleted for.
+    """
+    if not isinstance(path, str) or not path:
+        return False
+    try:
+        return sanitize_relative_path(path) == path
+    except PathTemplateError:
+        return False
+
+
 def disambiguate(relative: str, object_id: str, taken: Mapping[str, str] | set[str]) -> str:
     """
     ``relative`` if it is free, else the same path with ``~<id prefix>`` before the extension.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import itertools
 import time
 from collections.abc import Iterable, Iterator
@@ -54,9 +55,11 @@ from airflow_provider_eightbyeight.transfer.manifest import (
     read_manifest,
     write_manifest,
 )
+from airflow_provider_eightbyeight.transfer.paths import is_safe_relative
 from airflow_provider_eightbyeight.transfer.store import RunStore
 
-STATE_VERSION = 2
+#: 3: the state holds the SHA-256 of the pause manifest (``manifest_sha256``); 1 and 2 still resume.
+STATE_VERSION = 3
 #: The most objects in one bulk job (8x8 caps a job at 2 GB; this bounds the memory a batch needs).
 BULK_MAX_OBJECTS = 5000
 #: Batches filling at once per region (more are needed only when objects share names).
@@ -201,6 +204,8 @@ class TransferRun:
         self._to_restore: list[Ref] = []
         self._unrecorded: dict[str, StoredObject] = {}
         self._missing: dict[str, str] = {}
+        #: SHA-256 of the manifest published at the last pause (``None``: resumed from an older state).
+        self._pause_digest: str | None = None
         self._elapsed = 0.0
         self._requests = 0
         self._retries = 0
@@ -260,6 +265,7 @@ class TransferRun:
             # what each job holds, and what is restoring or pending, is in the manifest published at the pause
             "jobs": [{"zip_name": j["zip_name"], "region": j["region"], "count": j["count"]} for j in self.jobs],
             "waited": self.waited,
+            "manifest_sha256": self._pause_digest,
             "elapsed": self._elapsed,
             "requests": self._requests,
             "retries": self._retries,
@@ -267,53 +273,112 @@ class TransferRun:
 
     @classmethod
     def from_state(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
-        """Rebuild a run from :meth:`state` and the manifest it published at its pause."""
-        if not isinstance(state, dict) or state.get("version") not in (1, STATE_VERSION):
+        """
+        Rebuild a run from :meth:`state` and the manifest it published at its pause.
+
+        Both are read back, so both are untrusted: the pause manifest must hash to the digest the state
+        holds (a manifest changed since the pause ends the resume with a clear error, nothing deleted); copy
+        records from before the pause are read back and hashed again before any delete; paths are
+        re-sanitised and must stay under the destination (a waiting object whose path does not is placed
+        anew); every path the records name is taken again, as the run had them before it paused.
+        """
+        if not isinstance(state, dict) or state.get("version") not in (1, 2, STATE_VERSION):
             raise ConfigurationError(
                 f"Cannot resume the transfer: its saved state is missing or unreadable ({state!r:.200})"
             )
-        run = cls(engine, policy)
-        run.manifest = state["manifest"]
-        run.strategy = state["strategy"]
-        run.regions = set(state["regions"])
-        legacy = state["version"] == 1  # an older release paused with the ids in the state itself
-        run.jobs = [{"zip_name": j["zip_name"], "region": j["region"], "count": 0} for j in state["jobs"]]
-        in_jobs = {i: (j["zip_name"], p) for j in state["jobs"] for i, p in j.get("items", ())} if legacy else {}
-        restoring = {i for i, _ in state["restoring"]} if legacy else set()
-        run.waited = state["waited"]
-        run._elapsed = state["elapsed"]
-        run._requests = state["requests"]
-        run._retries = state["retries"]
-        path = engine.root / MANIFEST_DIR / run.manifest
         try:
-            published = read_manifest(path)
-            batch: list[ManifestRecord] = []
-            for record in published:
-                if record.status == Status.WAITING:  # every one still needs a fate
-                    if record.id in in_jobs:
-                        record.extra.update(wait="bulk", job=in_jobs[record.id][0])
-                        record.path = in_jobs[record.id][1]
-                    elif legacy:
-                        record.extra["wait"] = "restore" if record.id in restoring else "pending"
-                    if not run._waits_for(record):
-                        continue
-                batch.append(record)
-                if record.path and (record.status in COPY_STATUSES or record.status == Status.WAITING):
-                    run.taken.add(record.path.casefold())
-                if len(batch) >= 1000:
-                    run.store.put_many(batch)
-                    batch = []
-            run.store.put_many(batch)
+            run = cls._rebuild(engine, policy, state)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigurationError(
+                f"Cannot resume the transfer: its saved state is unreadable ({type(err).__name__}: {err})",
+                hint="Clear the task to start the transfer afresh",
+            ) from None
+        path = engine.root / MANIFEST_DIR / run.manifest
+        expected = state.get("manifest_sha256") if state["version"] == STATE_VERSION else None
+        digest = hashlib.sha256()
+        try:
+            run._load_pause_manifest(path, state, digest, checked=expected is not None)
         except FileNotFoundError:
-            for job in run.jobs:  # nobody can collect them now
-                engine.cancel_job(job["zip_name"], job["region"])
-            run.close()
+            run._give_up()
             raise ConfigurationError(
                 f"Cannot resume the transfer: the manifest it published when it paused, "
                 f"{storage.url_of(path)}, is gone",
                 hint="Do not remove manifests of runs that are still deferred; clear the task to start afresh",
             ) from None
+        if expected is not None and digest.hexdigest() != expected:
+            run._give_up()
+            raise ConfigurationError(
+                f"Cannot resume the transfer: its pause manifest {storage.url_of(path)} changed since the run "
+                "wrote it (its SHA-256 differs from the one saved at the pause); nothing was deleted at 8x8",
+                hint="Do not edit manifests of runs that are still deferred; clear the task to start afresh",
+            )
+        run._pause_digest = expected
         return run
+
+    @classmethod
+    def _rebuild(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
+        """The run's counters and jobs from its saved state, typed (a wrong type raises)."""
+        run = cls(engine, policy)
+        manifest = state["manifest"]
+        if not isinstance(manifest, str) or "/" in manifest or "\\" in manifest or not manifest.endswith(".jsonl"):
+            raise ValueError(f"manifest name {manifest!r:.100}")
+        run.manifest = manifest
+        if state["strategy"] not in ("objects", "bulk"):  # saved once resolved (never "auto")
+            raise ValueError(f"strategy {state['strategy']!r:.50}")
+        run.strategy = state["strategy"]
+        run.regions = {str(r) for r in state["regions"]}
+        run.jobs = [{"zip_name": str(j["zip_name"]), "region": j["region"], "count": 0} for j in state["jobs"]]
+        run.waited = bool(state["waited"])
+        run._elapsed = float(state["elapsed"])
+        run._requests = int(state["requests"])
+        run._retries = int(state["retries"])
+        return run
+
+    def _load_pause_manifest(self, path: Any, state: dict[str, Any], digest: Any, *, checked: bool) -> None:
+        """
+        Put the pause manifest's records back in the store (see :meth:`from_state`).
+
+        :param checked: the state holds the manifest's digest (checked by the caller once it is read).
+        """
+        legacy = state["version"] == 1  # an older release paused with the ids in the state itself
+        in_jobs = {i: (j["zip_name"], p) for j in state["jobs"] for i, p in j.get("items", ())} if legacy else {}
+        restoring = {i for i, _ in state["restoring"]} if legacy else set()
+        batch: list[ManifestRecord] = []
+        for record in read_manifest(path, digest=digest):
+            if record.path and not is_safe_relative(record.path):
+                self.log.warning(
+                    "The pause manifest gives object %s the path %r, which is not under the destination; "
+                    "it is not used.",
+                    record.id,
+                    record.path,
+                )
+                record.path = ""
+            if record.status in COPY_STATUSES:
+                # proof made before the pause is renewed (read back) before any delete; without a digest of
+                # the manifest a line cannot be told from one added since, so it never licenses a delete
+                record.evidence = Evidence.BEFORE_PAUSE if checked else Evidence.UNCHECKED
+            if record.status == Status.WAITING:  # every one still needs a fate
+                if record.id in in_jobs:
+                    record.extra.update(wait="bulk", job=in_jobs[record.id][0])
+                    record.path = in_jobs[record.id][1] if is_safe_relative(in_jobs[record.id][1]) else ""
+                elif legacy:
+                    record.extra["wait"] = "restore" if record.id in restoring else "pending"
+                if not self._waits_for(record):
+                    continue
+            if record.path:  # every path the run had taken before it paused, whatever the record's fate
+                self.taken.update(self.engine.claims(record.path))
+            batch.append(record)
+            if len(batch) >= 1000:
+                self.store.put_many(batch)
+                batch = []
+        self.store.put_many(batch)
+
+    def _give_up(self) -> None:
+        """A resume that cannot go on: cancel the bulk jobs (nobody can collect them now) and clean up."""
+        for job in self.jobs:
+            self.engine.cancel_job(job["zip_name"], job["region"])
+        self.jobs = []
+        self.close()
 
     def _waits_for(self, record: ManifestRecord) -> bool:
         """
@@ -719,9 +784,12 @@ class TransferRun:
             elif not found.is_available:
                 self._forget_waiting(record)
                 self._triage(found, [], final=False, after="(its state changed during the run)")
-            else:
+            elif record.path:
                 self._unrecorded[record.id] = found
                 planned.append(self.engine.at(found, record.path))
+            else:  # its path from the pause manifest was not usable: placed anew, as a new object would be
+                self._unrecorded[record.id] = found
+                planned.extend(self.engine.iter_plan([found], self.taken))
         for record in self.engine.copy_from_zip(fetched.job, fetched.zip_path, planned):
             self._take(record, final=False)
 
@@ -735,7 +803,9 @@ class TransferRun:
         """
         stale = (r for r in self.store.records(COPY_STATUSES) if r.evidence in PROOF)
         self.store.put_many(dataclasses.replace(r, evidence=Evidence.BEFORE_PAUSE) for r in stale)
-        self._publish(self._waiting_records())
+        digest = hashlib.sha256()
+        self._publish(self._waiting_records(), digest=digest)
+        self._pause_digest = digest.hexdigest()
         self.log.info("Pausing for %s; the manifest so far is %s.", pause.what, self._manifest_url())
         return pause
 
@@ -757,8 +827,8 @@ class TransferRun:
         for object_id, region in self.waiting:
             yield waiting(object_id, region, "not ready yet", wait="pending")
 
-    def _publish(self, extra: Iterable[ManifestRecord] = ()) -> None:
-        write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra))
+    def _publish(self, extra: Iterable[ManifestRecord] = (), *, digest: Any = None) -> None:
+        write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra), digest=digest)
 
     def _manifest_url(self) -> str:
         return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
