@@ -96,7 +96,8 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     :param restore_timeout: Seconds to wait for restores (8x8 takes up to ~24 h).
     :param on_not_ready: Objects that are PENDING (still processing, or restoring) or in another state that
         is neither AVAILABLE nor ARCHIVED: ``"wait"`` until they are AVAILABLE (deferrable), then fail the
-        task naming those still not ready; or ``"report"`` them in the manifest and summary only.
+        task naming those still not ready; ``"fail"`` the task at once naming them (no wait; everything
+        else is copied first); or ``"report"`` them in the manifest and summary only.
     :param not_ready_poll_interval: Seconds between checks of objects that are not ready.
     :param not_ready_timeout: Seconds to wait for objects that are not ready (when no restore is waited for).
     :param asset_events: When the task's asset ``outlets`` get an event: ``"changed"`` (default) only when the

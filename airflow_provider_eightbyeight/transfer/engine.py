@@ -109,6 +109,13 @@ class TransferError(EightByEightError):
     """Some objects could not be copied (listed in the message); everything else was."""
 
 
+class ManifestWriteError(TransferError):
+    """
+    The run's manifest could not be written (a full disk, lost access): the message names the manifest, the
+    destination, the counts, what was deleted and the objects not copied; the storage error is its cause.
+    """
+
+
 class PathTakenError(EightByEightError):
     """Another writer published a different file at an object's path while it was being copied."""
 
@@ -1304,12 +1311,34 @@ def _zip(job: BulkJob | None) -> str:
     return job.zip_name if job else "?"
 
 
+def failure_listing(summary: TransferSummary, limit: int = 20) -> str:
+    """The first ``limit`` objects not copied, with why (``"id: reason; ..."``), and how many more."""
+    listed = "; ".join(f"{object_id}: {reason}" for object_id, reason in list(summary.failures.items())[:limit])
+    more = f" (and {summary.failure_count - limit} more)" if summary.failure_count > limit else ""
+    return listed + more
+
+
+def manifest_write_error(summary: TransferSummary, manifest: str, err: BaseException) -> ManifestWriteError:
+    """The error of a run whose manifest could not be written (see :class:`ManifestWriteError`)."""
+    deleted = (
+        f"{summary.deleted} object(s) were deleted at 8x8 (their copies were proved first)"
+        if summary.deleted
+        else "nothing was deleted at 8x8"
+    )
+    failures = f" Not copied: {failure_listing(summary)}." if summary.failure_count else ""
+    return ManifestWriteError(
+        f"The manifest {manifest} could not be written ({type(err).__name__}: {err}). At {summary.destination}: "
+        f"{summary.copied} copied, {summary.restored} restored, {summary.skipped} skipped, {summary.archived} "
+        f"archived, {summary.not_ready} not ready, {summary.failed} failed; {deleted}.{failures}",
+        hint="Free space at (or restore access to) the destination and re-run the task: verified copies are "
+        "skipped, nothing partial was left under a final name",
+    )
+
+
 def raise_for_failures(summary: TransferSummary) -> None:
     """Raise :class:`TransferError` naming the objects not copied (failed or not ready), if any."""
     if not summary.failure_count:
         return
-    listed = "; ".join(f"{object_id}: {reason}" for object_id, reason in list(summary.failures.items())[:20])
-    more = f" (and {summary.failure_count - 20} more)" if summary.failure_count > 20 else ""
     parts = []
     if summary.failed:
         parts.append(f"{summary.failed} object(s) could not be copied")
@@ -1317,6 +1346,6 @@ def raise_for_failures(summary: TransferSummary) -> None:
         parts.append(f"{summary.not_ready} object(s) were not ready (not AVAILABLE) in time")
     raise TransferError(
         f"{' and '.join(parts)}, after {summary.copied + summary.restored} were copied and "
-        f"{summary.skipped} skipped: {listed}{more}",
+        f"{summary.skipped} skipped: {failure_listing(summary)}",
         hint=f"Nothing partial was left behind; see the manifest {summary.manifest} and re-run the task",
     )

@@ -43,6 +43,7 @@ from airflow_provider_eightbyeight.transfer.engine import (
     PlannedObject,
     TransferEngine,
     TransferSummary,
+    manifest_write_error,
 )
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
@@ -78,7 +79,8 @@ class RunPolicy:
     :param on_archived: ARCHIVED objects: ``"skip"`` (record them as archived), ``"fail"``, or
         ``"restore"`` (restore, wait, copy).
     :param on_not_ready: PENDING objects and other states that are neither AVAILABLE nor ARCHIVED:
-        ``"wait"`` for them (then fail the task naming those still not ready) or only ``"report"`` them.
+        ``"wait"`` for them (then fail the task naming those still not ready), ``"fail"`` the task at once
+        naming them (no wait; everything else is copied first), or only ``"report"`` them.
     :param delete_after_transfer: delete at 8x8 what this run proved it holds.
     :param restore_expiration_days: days (1..10) 8x8 keeps a restored copy.
     :param poll_interval: seconds between bulk job checks.
@@ -206,6 +208,8 @@ class TransferRun:
         self._missing: dict[str, str] = {}
         #: SHA-256 of the manifest published at the last pause (``None``: resumed from an older state).
         self._pause_digest: str | None = None
+        #: The run ended because its final manifest could not be written (its error says what it did).
+        self._failed_manifest = False
         self._elapsed = 0.0
         self._requests = 0
         self._retries = 0
@@ -527,10 +531,10 @@ class TransferRun:
                     obj, Status.FAILED, f"object was deleted at 8x8 ({state}) {after}".strip()
                 )
             )
-        elif final or self.policy.on_not_ready == "report":
+        elif final or self.policy.on_not_ready in ("report", "fail"):
             why = f"object is {state}, not AVAILABLE {after}".strip()
-            if self.policy.on_not_ready == "report" and not final:
-                why += " (on_not_ready='report')"
+            if not final:
+                why += f" (on_not_ready={self.policy.on_not_ready!r})"
             self._add(self.engine.not_copied_record(obj, Status.NOT_READY, why))
         else:
             self.waiting.append((obj.id, obj.region))
@@ -804,7 +808,10 @@ class TransferRun:
         stale = (r for r in self.store.records(COPY_STATUSES) if r.evidence in PROOF)
         self.store.put_many(dataclasses.replace(r, evidence=Evidence.BEFORE_PAUSE) for r in stale)
         digest = hashlib.sha256()
-        self._publish(self._waiting_records(), digest=digest)
+        try:
+            self._publish(self._waiting_records(), digest=digest)
+        except Exception as err:  # nobody could resume this run: say what it did, in the task's error
+            raise manifest_write_error(self._counts(), self._manifest_url(), err) from err
         self._pause_digest = digest.hexdigest()
         self.log.info("Pausing for %s; the manifest so far is %s.", pause.what, self._manifest_url())
         return pause
@@ -827,6 +834,14 @@ class TransferRun:
         for object_id, region in self.waiting:
             yield waiting(object_id, region, "not ready yet", wait="pending")
 
+    def _counts(self) -> TransferSummary:
+        """A summary counting the run's records so far."""
+        summary = TransferSummary(destination=storage.url_of(self.engine.root), strategy=self.strategy)
+        not_ready_fails = self.policy.on_not_ready != "report"
+        for record in self.store.records():
+            summary.count(record, not_ready_fails=not_ready_fails)
+        return summary
+
     def _publish(self, extra: Iterable[ManifestRecord] = (), *, digest: Any = None) -> None:
         write_manifest(self.engine.root, self.manifest, itertools.chain(self.store.records(), extra), digest=digest)
 
@@ -845,6 +860,8 @@ class TransferRun:
     def _abort(self, err: BaseException) -> None:
         """The run failed: record every object seen but not yet recorded, and publish the manifest anyway."""
         reason = f"not attempted: the run stopped ({type(err).__name__}: {err})"
+        if self._failed_manifest:  # the error names what the run did; nothing more can be written
+            return
         if self.store.closed:  # the run had finished (manifest published) when the error came
             self.log.error("The run was interrupted after it published its manifest %s.", self._manifest_url())
             return
@@ -881,16 +898,18 @@ class TransferRun:
         for obj in list(self._unrecorded.values()):  # defensive: every object seen gets a fate
             self._add(self.engine.failed_record(obj.id, None, "no outcome was recorded (internal error)", obj=obj))
         self._unwait("no outcome was recorded (internal error)")
-        summary = TransferSummary(destination=storage.url_of(self.engine.root), strategy=self.strategy)
-        not_ready_fails = self.policy.on_not_ready != "report"
-        for record in self.store.records():
-            summary.count(record, not_ready_fails=not_ready_fails)
+        summary = self._counts()
         try:
             if self.policy.delete_after_transfer:
                 self.engine.prove_and_delete(summary, self._publish)
         finally:
             self.engine.remove_stale_parts()
-            self._publish()
+            try:
+                self._publish()
+            except Exception as err:  # the run's outcome must still reach the task, in its error
+                self._failed_manifest = True
+                self.close()
+                raise manifest_write_error(summary, self._manifest_url(), err) from err
             self.close()
         self._close_phase()
         summary.manifest = self._manifest_url()
