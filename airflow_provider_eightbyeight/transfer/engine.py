@@ -51,6 +51,7 @@ from airflow_provider_eightbyeight.transfer.malloc import limit_arenas
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
     LEGACY_SIDECAR_SUFFIX,
+    MANIFEST_DIR,
     PROOF,
     SIDECAR_SUFFIX,
     Evidence,
@@ -1049,7 +1050,8 @@ class TransferEngine:
         if not storage.is_local(self.root):
             return
         base = storage.local_path(self.root)
-        folders = {(base / r.path).parent for r in self.store.records() if r.path}
+        folders = {(base / r.path).parent for r in self.store.records() if r.path and is_safe_relative(r.path)}
+        folders.add(base / MANIFEST_DIR)  # a manifest being written when its process was killed
         removed = remove_stale_parts(folders)
         if removed:
             self.log.info("Removed %d temporary file(s) left by interrupted runs.", len(removed))
@@ -1208,8 +1210,11 @@ class TransferEngine:
         return record
 
     def download_zip(self, job: BulkJob, region: str | None, folder: str | None = None) -> Path:
-        """Download a finished job's zip to a local temporary file (the caller removes it)."""
-        descriptor, name = tempfile.mkstemp(prefix="8x8-bulk-", suffix=".zip", dir=folder)
+        """
+        Download a finished job's zip to a local temporary file (the caller removes it), in the run's own
+        folder by default (:attr:`.store.RunStore.folder`), so a killed run leaves no zip anywhere else.
+        """
+        descriptor, name = tempfile.mkstemp(prefix="8x8-bulk-", suffix=".zip", dir=folder or self.store.folder)
         os.close(descriptor)
         path = Path(name)
         try:

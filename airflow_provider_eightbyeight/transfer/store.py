@@ -62,6 +62,14 @@ class RunStore:
         self.history_loaded = False
         self.closed = False
 
+    @property
+    def folder(self) -> Path:
+        """
+        The run's own temporary folder: every temporary file of the run (the store, bulk zips and their
+        ``.part`` files) lives here, removed by :meth:`close` and, after a kill, by the next run.
+        """
+        return self._dir
+
     # ------------------------------------------------------------------ records
 
     def put(self, record: ManifestRecord) -> None:
