@@ -136,9 +136,11 @@ def test_delete_operator_deletes_ids_of_two_regions_each_in_its_region(make_hook
     quiet = EightByEightDeleteObjectsOperator(task_id="q", object_ids=["nowhere"], fail_on_error=False)
     assert quiet.execute({}) == {
         "deleted": [],
+        "already_deleted": [],
         "failed": {},
         "not_found": ["nowhere"],
         "deleted_count": 0,
+        "already_deleted_count": 0,
         "failed_count": 0,
         "not_found_count": 1,
     }

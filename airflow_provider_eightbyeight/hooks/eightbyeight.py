@@ -151,11 +151,14 @@ class DeleteResult:
     :param deleted: ids that read REVOKED or DELETED after the delete.
     :param failed: ids still in another state (or whose state could not be read), with why.
     :param not_found: ids 8x8 does not know in the region.
+    :param already_deleted: ids that read REVOKED or DELETED before the call (another run, or a person,
+        deleted them): not sent, and not counted as deleted by this call.
     """
 
     deleted: tuple[str, ...] = ()
     failed: dict[str, str] = field(default_factory=dict)
     not_found: tuple[str, ...] = ()
+    already_deleted: tuple[str, ...] = ()
 
 
 class EightByEightHook(BaseHook):
@@ -1280,6 +1283,9 @@ class EightByEightHook(BaseHook):
         """
         Delete objects at 8x8 (``DELETE /bulk``), in batches, and report what 8x8 confirms.
 
+        Each batch is read first: ids already REVOKED or DELETED are ``already_deleted`` and not sent (two
+        runs deleting overlapping sets report each delete once; only calls made at the very same moment can
+        both report one), ids 8x8 does not know are ``not_found`` and not sent.
         8x8 documents no body for the answer, so after each batch the ids are read back
         (:meth:`get_objects`, or one metadata read per id where the search cannot select by ``id``): only
         ids that then read REVOKED or DELETED count as deleted, ids 8x8 does not know are ``not_found``, and
@@ -1301,9 +1307,25 @@ class EightByEightHook(BaseHook):
         name = self.resolve_region(region)
         deleted: list[str] = []
         not_found: list[str] = []
+        already: list[str] = []
         failed: dict[str, str] = {}
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
+            try:
+                before = self._read_back(batch, name)
+            except (AuthenticationError, PermissionDeniedError, RegionError):
+                raise
+            except EightByEightError as err:
+                failed.update(dict.fromkeys(batch, f"not deleted: its state could not be read first: {err}"))
+                continue
+            gone_before = {
+                i for i, o in before.items() if o.state in (ObjectState.REVOKED.value, ObjectState.DELETED.value)
+            }
+            not_found.extend(i for i in batch if i not in before)
+            already.extend(i for i in batch if i in gone_before)
+            batch = [i for i in batch if i in before and i not in gone_before]
+            if not batch:
+                continue
             refusal: EightByEightError | None = None
             try:
                 with self._send("DELETE", name, "bulk", json=batch) as resp:
@@ -1332,11 +1354,17 @@ class EightByEightHook(BaseHook):
                     failed[object_id] = f"{refusal}{quoted}"
                 else:
                     failed[object_id] = f"8x8 accepted the delete but the object is still {obj.state}{quoted}"
-        if failed or not_found:
+        if failed or not_found or already:
             self.log.warning(
-                "Deleted %d object(s) at 8x8; %d not deleted, %d not found.", len(deleted), len(failed), len(not_found)
+                "Deleted %d object(s) at 8x8; %d not deleted, %d not found, %d already deleted before this call.",
+                len(deleted),
+                len(failed),
+                len(not_found),
+                len(already),
             )
-        return DeleteResult(deleted=tuple(deleted), failed=failed, not_found=tuple(not_found))
+        return DeleteResult(
+            deleted=tuple(deleted), failed=failed, not_found=tuple(not_found), already_deleted=tuple(already)
+        )
 
     def _read_back(self, ids: list[str], region: str) -> dict[str, StoredObject]:
         """

@@ -90,15 +90,18 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
             for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
                 by_region.setdefault(obj.region, []).append(obj.id)
         deleted: list[str] = []
+        already: list[str] = []
         failed: dict[str, str] = {}
         for region, group in by_region.items():
             result = self.hook.delete_objects(group, region=region, batch_size=self.batch_size)
             deleted.extend(result.deleted)
+            already.extend(result.already_deleted)
             failed.update(result.failed)
             not_found.extend(result.not_found)
         self.log.info(
-            "Deleted %d object(s) at 8x8 (confirmed); %d could not be deleted; %d not found.",
+            "Deleted %d object(s) at 8x8 (confirmed); %d were deleted already; %d could not be deleted; %d not found.",
             len(deleted),
+            len(already),
             len(failed),
             len(not_found),
         )
@@ -109,7 +112,7 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
                 hint="Check the ids and their region; fail_on_error=False only reports them",
             )
         bound = self.max_xcom_items
-        if max(len(deleted), len(failed), len(not_found)) > bound:
+        if max(len(deleted), len(already), len(failed), len(not_found)) > bound:
             self.log.warning(
                 "The XCom names at most %d ids per list (max_xcom_items); the counts are whole, the task log "
                 "above and 8x8 itself have the rest.",
@@ -117,9 +120,11 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
             )
         return {
             "deleted": deleted[:bound],
+            "already_deleted": already[:bound],
             "failed": dict(list(failed.items())[:bound]),
             "not_found": not_found[:bound],
             "deleted_count": len(deleted),
+            "already_deleted_count": len(already),
             "failed_count": len(failed),
             "not_found_count": len(not_found),
         }

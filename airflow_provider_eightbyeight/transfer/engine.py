@@ -208,6 +208,9 @@ class TransferSummary:
     not_ready: int = 0
     failed: int = 0
     deleted: int = 0
+    #: Proved copies whose objects 8x8 already showed REVOKED/DELETED when this run was to delete them
+    #: (another run deleted them first): not deleted again, not counted as this run's deletes.
+    already_deleted: int = 0
     not_deleted: int = 0
     bytes_copied: int = 0
     retries: int = 0
@@ -274,6 +277,7 @@ class TransferSummary:
             "not_ready": self.not_ready,
             "failed": self.failed,
             "deleted": self.deleted,
+            "already_deleted": self.already_deleted,
             "not_deleted": self.not_deleted,
             "bytes_copied": self.bytes_copied,
             "retries": self.retries,
@@ -992,11 +996,16 @@ class TransferEngine:
             return
         gone = set(result.deleted)
         not_found = set(result.not_found)
+        already = set(result.already_deleted)
         for record in group:
             if record.id in gone:
                 record.deleted_at_source = True
                 record.delete = "deleted"
                 summary.deleted += 1
+            elif record.id in already:
+                record.deleted_at_source = True
+                record.delete = "already_deleted"
+                summary.already_deleted += 1
             else:
                 record.delete = "not_found" if record.id in not_found else "failed"
                 summary.add_not_deleted(

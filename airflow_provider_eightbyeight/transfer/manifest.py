@@ -93,6 +93,7 @@ class ManifestRecord:
     #: How the copy was checked (see :class:`Evidence`); ``None`` when there is no copy.
     evidence: str | None = None
     #: ``"requested"`` in a manifest written just before the delete call, then ``"deleted"``,
+    #: ``"already_deleted"`` (8x8 showed it REVOKED/DELETED before this run's call: another run deleted it),
     #: ``"failed"`` or ``"not_found"``; ``None`` when no delete was attempted.
     delete: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
