@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
@@ -184,16 +185,54 @@ def read_manifest(path: Any, *, digest: Any = None) -> Iterator[ManifestRecord]:
 
 
 def iter_manifest_records(root: Any) -> Iterator[ManifestRecord]:
-    """Every record of every manifest under ``root``, oldest manifest first; unreadable lines are skipped."""
+    """
+    Every record of every manifest under ``root`` in the order the manifests were published (last modified;
+    the name, i.e. the run's start, breaks ties), so what the run that published last says wins; unreadable
+    lines are skipped.
+    """
     folder = root / MANIFEST_DIR
     try:
         if not folder.exists():
             return
-        paths = sorted((p for p in folder.iterdir() if p.name.endswith(".jsonl")), key=lambda p: p.name)
+        names = published_order(folder)
     except (FileNotFoundError, NotADirectoryError):
         return
-    for path in paths:
+    for name in names:
+        path = folder / name
         try:
             yield from read_manifest(path)
         except OSError as err:
             log.warning("Could not read manifest %s: %s", path, err)
+
+
+def published_order(folder: Any) -> list[str]:
+    """
+    The names of the manifests in ``folder``, oldest publication first: one listing (``scandir`` on local
+    disk, ``ls`` on an object store), ordered by modification time, then name.
+    """
+    if str(getattr(folder, "protocol", "file") or "file") in ("file", "local", ""):
+        with os.scandir(folder.path) as entries:
+            found = [(e.stat().st_mtime, e.name) for e in entries if e.name.endswith(".jsonl") and e.is_file()]
+    else:
+        found = []
+        for entry in folder.fs.ls(folder.path, detail=True, refresh=True):
+            name = str(entry.get("name", "")).rstrip("/").rsplit("/", 1)[-1]
+            if name.endswith(".jsonl") and entry.get("type", "file") == "file":
+                found.append((_modified(entry), name))
+    return [name for _, name in sorted(found)]
+
+
+def _modified(entry: dict[str, Any]) -> float:
+    """An object store listing entry's modification time as epoch seconds (0 when it gives none)."""
+    for key in ("LastModified", "mtime", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
