@@ -21,6 +21,7 @@ from airflow_provider_eightbyeight.transfer.manifest import MANIFEST_DIR
 from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, TransferRun
 from tests.helpers import FAST_RETRY_EXTRAS
 from tests.reliability.checks import Destination, local_destination, verify
+from tests.tampering import forged_copy_line
 
 REGION = "us-east"
 WINDOW = "type==callrecording"
@@ -35,21 +36,7 @@ def _tamper(root: Path, how: str, emulator: Any, victim: dict, victim_path: str)
     manifest = _pause_manifest(root)
     lines = [json.loads(line) for line in manifest.read_text().splitlines()]
     if how == "forged_copy":
-        lines.append(
-            {
-                "id": victim["id"],
-                "region": REGION,
-                "source": "forged",
-                "destination": (root / victim_path).as_uri(),
-                "path": victim_path,
-                "size": victim["storedBytes"],
-                "md5": emulator.md5(victim["id"]),
-                "status": "copied",
-                "verified": True,
-                "evidence": "written",
-                "state": "AVAILABLE",
-            }
-        )
+        lines.append(forged_copy_line(root, emulator, victim, victim_path, REGION))
     elif how == "removed_line":
         lines.remove(next(line for line in lines if line["status"] == "copied"))
     else:

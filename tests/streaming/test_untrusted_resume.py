@@ -19,6 +19,7 @@ from airflow_provider_eightbyeight.testing import EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferOptions
 from airflow_provider_eightbyeight.transfer.manifest import MANIFEST_DIR
 from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, TransferRun
+from tests.tampering import forged_copy_line
 
 REGION = "us-east"
 SEARCHED = ("AVAILABLE", "PENDING")
@@ -47,21 +48,8 @@ def _pause_manifest(dest: Path) -> Path:
 
 def _forge_copy_line(dest: Path, emulator, victim: dict, victim_path: str) -> None:
     """Append a line that claims this run wrote and verified ``victim`` (which the run never searched)."""
-    line = {
-        "id": victim["id"],
-        "region": REGION,
-        "source": "forged",
-        "destination": (dest / victim_path).as_uri(),
-        "path": victim_path,
-        "size": victim["storedBytes"],
-        "md5": emulator.md5(victim["id"]),
-        "status": "copied",
-        "verified": True,
-        "evidence": "written",
-        "state": "AVAILABLE",
-    }
     with _pause_manifest(dest).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line) + "\n")
+        handle.write(json.dumps(forged_copy_line(dest, emulator, victim, victim_path, REGION)) + "\n")
 
 
 def _start_paused(hook, dest: Path, policy: RunPolicy, fiql: str) -> tuple[TransferRun, Pause]:
@@ -82,7 +70,8 @@ def _victim_copied_earlier(hook, emulator, dest: Path) -> tuple[dict, str]:
     return victim, record.path
 
 
-def test_a_forged_copy_line_in_the_pause_manifest_is_never_deleted(make_hook, emulator, tmp_path):
+@pytest.mark.parametrize("older_state", [False, True])
+def test_a_forged_copy_line_in_the_pause_manifest_is_never_deleted(make_hook, emulator, tmp_path, older_state):
     hook = make_hook()
     dest = tmp_path / "dest"
     victim, victim_path = _victim_copied_earlier(hook, emulator, dest)
@@ -90,33 +79,21 @@ def test_a_forged_copy_line_in_the_pause_manifest_is_never_deleted(make_hook, em
     policy = _policy(delete_after_transfer=True)
     run, pause = _start_paused(hook, dest, policy, "type==callrecording")
     state = run.state()
+    if older_state:  # as release 0.2 saved it: no digest of the pause manifest
+        state.pop("manifest_sha256", None)
+        state["version"] = 2
     run.close()
     _forge_copy_line(dest, emulator, victim, victim_path)
     emulator.set_object_state(pending["id"], "AVAILABLE")
     event = run.wait_here(pause)
-    with pytest.raises(ConfigurationError, match="changed since"):
-        resumed = TransferRun.from_state(TransferEngine(hook, dest.as_uri(), TransferOptions()), policy, state)
-        resumed.resume(event)
-    assert emulator.get(victim["id"])["objectState"] == "AVAILABLE"
-    assert all(o["objectState"] == "AVAILABLE" for o in emulator.objects(REGION, states="AVAILABLE,REVOKED"))
-
-
-def test_a_state_of_an_older_release_resumes_but_deletes_nothing_from_before_the_pause(make_hook, emulator, tmp_path):
-    hook = make_hook()
-    dest = tmp_path / "dest"
-    victim, victim_path = _victim_copied_earlier(hook, emulator, dest)
-    pending = emulator.add_object(REGION, type="callrecording", size=1000, state="PENDING")
-    policy = _policy(delete_after_transfer=True)
-    run, pause = _start_paused(hook, dest, policy, "type==callrecording")
-    state = run.state()
-    state.pop("manifest_sha256", None)  # as release 0.2 saved it: no digest of the pause manifest
-    state["version"] = 2
-    run.close()
-    _forge_copy_line(dest, emulator, victim, victim_path)
-    emulator.set_object_state(pending["id"], "AVAILABLE")
-    event = run.wait_here(pause)
-    resumed = TransferRun.from_state(TransferEngine(hook, dest.as_uri(), TransferOptions()), policy, state)
-    summary = resumed.resume(event)
+    engine = TransferEngine(hook, dest.as_uri(), TransferOptions())
+    if not older_state:  # the manifest changed since the pause: the resume ends, nothing deleted
+        with pytest.raises(ConfigurationError, match="changed since"):
+            TransferRun.from_state(engine, policy, state)
+        assert emulator.get(victim["id"])["objectState"] == "AVAILABLE"
+        assert all(o["objectState"] == "AVAILABLE" for o in emulator.objects(REGION, states="AVAILABLE,REVOKED"))
+        return
+    summary = TransferRun.from_state(engine, policy, state).resume(event)  # resumes; deletes nothing carried
     assert emulator.get(victim["id"])["objectState"] == "AVAILABLE"
     records = {r.id: r for r in summary.records}
     assert records[pending["id"]].delete == "deleted"  # proved in this phase: written after the resume
