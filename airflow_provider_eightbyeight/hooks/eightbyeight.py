@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1278,7 +1278,12 @@ class EightByEightHook(BaseHook):
         return found
 
     def delete_objects(
-        self, object_ids: Iterable[str], *, region: str | None = None, batch_size: int = DELETE_BATCH_SIZE
+        self,
+        object_ids: Iterable[str],
+        *,
+        region: str | None = None,
+        batch_size: int = DELETE_BATCH_SIZE,
+        expect_md5: Mapping[str, str] | None = None,
     ) -> DeleteResult:
         """
         Delete objects at 8x8 (``DELETE /bulk``), in batches, and report what 8x8 confirms.
@@ -1296,6 +1301,8 @@ class EightByEightHook(BaseHook):
         :param object_ids: ids to delete (duplicates are sent once; an empty list sends nothing).
         :param region: the region of every id (see :meth:`resolve_regions`).
         :param batch_size: ids per request (1..1000).
+        :param expect_md5: Optional. The MD5 a caller proved it holds for some ids: such an id is deleted
+            only if 8x8's plain MD5 for it, read just before the call, is that one (``failed`` otherwise).
         """
         if isinstance(object_ids, str):
             raise ConfigurationError("object_ids must be a list of ids, not one string")
@@ -1305,6 +1312,7 @@ class EightByEightHook(BaseHook):
         if not ids:
             return DeleteResult()
         name = self.resolve_region(region)
+        expected = expect_md5 or {}
         deleted: list[str] = []
         not_found: list[str] = []
         already: list[str] = []
@@ -1324,6 +1332,13 @@ class EightByEightHook(BaseHook):
             not_found.extend(i for i in batch if i not in before)
             already.extend(i for i in batch if i in gone_before)
             batch = [i for i in batch if i in before and i not in gone_before]
+            for object_id in [i for i in batch if i in expected]:
+                if before[object_id].md5 != str(expected[object_id]).lower():
+                    failed[object_id] = (
+                        f"not deleted: 8x8's checksum for it ({before[object_id].checksum!r}) is not the MD5 of "
+                        f"the copy this run proved ({expected[object_id]})"
+                    )
+            batch = [i for i in batch if i not in failed]
             if not batch:
                 continue
             refusal: EightByEightError | None = None

@@ -174,6 +174,9 @@ class PlannedObject:
     sidecar_doc: dict[str, Any] | None = field(default=None, repr=False)
     #: Whether writing may replace a file at the target (only this object's own copy is ever replaced).
     replace: bool = False
+    #: The path the object was planned at before :meth:`TransferEngine.place` moved it beside another file
+    #: (the run keeps it taken; a resumed run takes it again from the record's ``extra["rendered_path"]``).
+    displaced_from: str | None = None
 
     @property
     def target(self) -> Any:
@@ -733,6 +736,7 @@ class TransferEngine:
             self.log.warning("%s; writing object %s to %s instead.", why, obj.id, relative)
             item = self.at(obj, relative)
             item.note = why
+            item.displaced_from = planned.displaced_from or planned.relative_path
         raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
 
     def present_copy(self, obj: StoredObject, taken: Taken) -> ManifestRecord | None:
@@ -854,7 +858,7 @@ class TransferEngine:
         obj = planned.obj
         if planned.note and status in (Status.COPIED, Status.RESTORED):
             reason = f"written beside its rendered path: {planned.note}"
-        return ManifestRecord(
+        record = ManifestRecord(
             id=obj.id,
             region=obj.region,
             source=self.source_uri(obj.id, obj.region),
@@ -872,6 +876,9 @@ class TransferEngine:
             attempts=attempts,
             state=obj.state,
         )
+        if planned.displaced_from:
+            record.extra["rendered_path"] = planned.displaced_from
+        return record
 
     def failed_record(
         self, object_id: str, planned: PlannedObject | None, reason: str, obj: StoredObject | None = None
@@ -996,10 +1003,18 @@ class TransferEngine:
                 "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
             )
 
+    def refuse_deletes(self, summary: TransferSummary, reason: str) -> None:
+        """Count every copy of the run as not deleted, for ``reason`` (a run that may delete nothing)."""
+        for record in self.store.records(COPY_STATUSES):
+            if record.state not in GONE_STATES:
+                summary.add_not_deleted(record.id, reason)
+
     def _delete_group(self, group: list[ManifestRecord], summary: TransferSummary) -> None:
         """Delete one region's chunk of proved copies at 8x8 and record the outcome in the store."""
         try:
-            result = self.hook.delete_objects([r.id for r in group], region=group[0].region)
+            result = self.hook.delete_objects(
+                [r.id for r in group], region=group[0].region, expect_md5={r.id: r.md5 for r in group if r.md5}
+            )
         except EightByEightError as err:
             for record in group:
                 record.delete = "failed"
@@ -1036,11 +1051,6 @@ class TransferEngine:
         """
 
         def prove(record: ManifestRecord) -> str | None:
-            if record.evidence == Evidence.UNCHECKED:
-                return (
-                    "resumed from a saved state of an older release, whose pause manifest cannot be checked: "
-                    "the proof from before the pause is not taken; a later run deletes it once it proves the copy"
-                )
             if not is_safe_relative(record.path):
                 return f"its recorded path {record.path!r} is not a path under the destination"
             target = self.root / record.path

@@ -60,9 +60,6 @@ class Evidence:
     #: Written or read back by this run, but before a pause (a deferral, a wait): the copy may have
     #: changed since, so it is read back again before the object is deleted at 8x8.
     BEFORE_PAUSE = "before_pause"
-    #: Carried from the pause manifest of a saved state that has no digest of it (an older release): the
-    #: resumed run cannot tell the lines it wrote from lines added since, so such a copy is never deleted.
-    UNCHECKED = "unchecked"
 
 
 #: Evidence that licenses deleting the object at 8x8: only what this run proved itself.
@@ -173,8 +170,8 @@ def read_manifest(path: Any, *, digest: Any = None) -> Iterator[ManifestRecord]:
                 if not line.strip():
                     continue
                 record = ManifestRecord.from_json(line)
-            except (ValueError, TypeError) as err:
-                log.warning("Ignoring line %d of manifest %s: %s", number, path, err)
+            except (ValueError, TypeError, RecursionError) as err:  # e.g. a line nested too deep to parse
+                log.warning("Ignoring line %d of manifest %s: %s", number, path, type(err).__name__)
                 continue
             if not isinstance(record.id, str) or not isinstance(record.status, str):
                 log.warning("Ignoring line %d of manifest %s: no id or status", number, path)

@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -68,6 +69,8 @@ MAX_FILLING_BATCHES = 8
 #: How many AVAILABLE objects ``strategy="auto"`` looks at to choose between bulk zips and single downloads.
 AUTO_SAMPLE = 1000
 _GONE = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
+#: What :func:`.manifest.manifest_name` makes: a saved state naming anything else is not resumed.
+_MANIFEST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.jsonl")
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,10 @@ class TransferRun:
         self._pause_digest: str | None = None
         #: The run ended because its final manifest could not be written (its error says what it did).
         self._failed_manifest = False
+        #: Resumed from a saved state without a digest of its pause manifest: nothing is deleted.
+        self._unchecked = False
+        self._legacy_jobs: dict[str, tuple[str, str]] = {}
+        self._legacy_restoring: set[str] = set()
         self._elapsed = 0.0
         self._requests = 0
         self._retries = 0
@@ -270,6 +277,8 @@ class TransferRun:
             "jobs": [{"zip_name": j["zip_name"], "region": j["region"], "count": j["count"]} for j in self.jobs],
             "waited": self.waited,
             "manifest_sha256": self._pause_digest,
+            # resumed once from an older release's state: its records stay unchecked at every later pause
+            "unchecked": self._unchecked,
             "elapsed": self._elapsed,
             "requests": self._requests,
             "retries": self._retries,
@@ -299,15 +308,25 @@ class TransferRun:
             ) from None
         path = engine.root / MANIFEST_DIR / run.manifest
         expected = state.get("manifest_sha256") if state["version"] == STATE_VERSION else None
+        if expected is not None and not isinstance(expected, str):
+            run._give_up()
+            raise ConfigurationError(f"Cannot resume the transfer: its saved digest is unreadable ({expected!r:.80})")
         digest = hashlib.sha256()
         try:
-            run._load_pause_manifest(path, state, digest, checked=expected is not None)
+            run._load_pause_manifest(path, state, digest)
         except FileNotFoundError:
             run._give_up()
             raise ConfigurationError(
                 f"Cannot resume the transfer: the manifest it published when it paused, "
                 f"{storage.url_of(path)}, is gone",
                 hint="Do not remove manifests of runs that are still deferred; clear the task to start afresh",
+            ) from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+            run._give_up()
+            raise ConfigurationError(
+                f"Cannot resume the transfer: its pause manifest {storage.url_of(path)} or saved state is "
+                f"unreadable ({type(err).__name__}: {str(err)[:200]})",
+                hint="Clear the task to start the transfer afresh",
             ) from None
         if expected is not None and digest.hexdigest() != expected:
             run._give_up()
@@ -317,14 +336,37 @@ class TransferRun:
                 hint="Do not edit manifests of runs that are still deferred; clear the task to start afresh",
             )
         run._pause_digest = expected
+        run._unchecked = expected is None or state.get("unchecked") is not False
+        if run._unchecked:
+            run.log.warning(
+                "Resuming from a saved state without a digest of its pause manifest (an older release): its "
+                "lines cannot be told from lines added since, so this run deletes nothing at 8x8; a later run "
+                "deletes what it proves."
+            )
+        for job in [j for j in run.jobs if not j["count"]]:  # no waiting record names it: not this run's
+            run.log.warning(
+                "The saved state names bulk job %s, which no record of the pause manifest is waiting for; it "
+                "is neither collected nor cancelled.",
+                job["zip_name"],
+            )
+            run.jobs.remove(job)
         return run
 
     @classmethod
     def _rebuild(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
         """The run's counters and jobs from its saved state, typed (a wrong type raises)."""
         run = cls(engine, policy)
+        try:
+            run._restore_fields(state)
+        except BaseException:
+            run.close()
+            raise
+        return run
+
+    def _restore_fields(self, state: dict[str, Any]) -> None:
+        run = self
         manifest = state["manifest"]
-        if not isinstance(manifest, str) or "/" in manifest or "\\" in manifest or not manifest.endswith(".jsonl"):
+        if not isinstance(manifest, str) or not _MANIFEST_NAME.fullmatch(manifest):
             raise ValueError(f"manifest name {manifest!r:.100}")
         run.manifest = manifest
         if state["strategy"] not in ("objects", "bulk"):  # saved once resolved (never "auto")
@@ -332,21 +374,20 @@ class TransferRun:
         run.strategy = state["strategy"]
         run.regions = {str(r) for r in state["regions"]}
         run.jobs = [{"zip_name": str(j["zip_name"]), "region": j["region"], "count": 0} for j in state["jobs"]]
+        if state["version"] == 1:  # an older release paused with the ids in the state itself
+            run._legacy_jobs = {
+                str(i): (str(j["zip_name"]), str(p)) for j in state["jobs"] for i, p in j.get("items", ())
+            }
+            run._legacy_restoring = {str(i) for i, _ in state["restoring"]}
         run.waited = bool(state["waited"])
         run._elapsed = float(state["elapsed"])
         run._requests = int(state["requests"])
         run._retries = int(state["retries"])
-        return run
 
-    def _load_pause_manifest(self, path: Any, state: dict[str, Any], digest: Any, *, checked: bool) -> None:
-        """
-        Put the pause manifest's records back in the store (see :meth:`from_state`).
-
-        :param checked: the state holds the manifest's digest (checked by the caller once it is read).
-        """
-        legacy = state["version"] == 1  # an older release paused with the ids in the state itself
-        in_jobs = {i: (j["zip_name"], p) for j in state["jobs"] for i, p in j.get("items", ())} if legacy else {}
-        restoring = {i for i, _ in state["restoring"]} if legacy else set()
+    def _load_pause_manifest(self, path: Any, state: dict[str, Any], digest: Any) -> None:
+        """Put the pause manifest's records back in the store (see :meth:`from_state`)."""
+        legacy = state["version"] == 1
+        in_jobs, restoring = self._legacy_jobs, self._legacy_restoring
         batch: list[ManifestRecord] = []
         for record in read_manifest(path, digest=digest):
             if record.path and not is_safe_relative(record.path):
@@ -357,10 +398,8 @@ class TransferRun:
                     record.path,
                 )
                 record.path = ""
-            if record.status in COPY_STATUSES:
-                # proof made before the pause is renewed (read back) before any delete; without a digest of
-                # the manifest a line cannot be told from one added since, so it never licenses a delete
-                record.evidence = Evidence.BEFORE_PAUSE if checked else Evidence.UNCHECKED
+            if record.status in COPY_STATUSES:  # proof made before the pause is renewed before any delete
+                record.evidence = Evidence.BEFORE_PAUSE
             if record.status == Status.WAITING:  # every one still needs a fate
                 if record.id in in_jobs:
                     record.extra.update(wait="bulk", job=in_jobs[record.id][0])
@@ -369,8 +408,9 @@ class TransferRun:
                     record.extra["wait"] = "restore" if record.id in restoring else "pending"
                 if not self._waits_for(record):
                     continue
-            if record.path:  # every path the run had taken before it paused, whatever the record's fate
-                self.taken.update(self.engine.claims(record.path))
+            for taken in (record.path, record.extra.get("rendered_path")):
+                if taken and is_safe_relative(taken):  # every path the run had taken before it paused
+                    self.taken.update(self.engine.claims(taken))
             batch.append(record)
             if len(batch) >= 1000:
                 self.store.put_many(batch)
@@ -704,6 +744,8 @@ class TransferRun:
         for item in batch:
             record = self.engine.not_copied_record(item.obj, Status.WAITING, "in bulk job")
             record.path = item.relative_path
+            if item.displaced_from:
+                record.extra["rendered_path"] = item.displaced_from
             record.extra.update(wait="bulk", job=job.zip_name)
             waiting.append(record)
             self._unrecorded.pop(item.obj.id, None)  # its waiting record names it from now on
@@ -900,7 +942,13 @@ class TransferRun:
         self._unwait("no outcome was recorded (internal error)")
         summary = self._counts()
         try:
-            if self.policy.delete_after_transfer:
+            if self.policy.delete_after_transfer and self._unchecked:
+                self.engine.refuse_deletes(
+                    summary,
+                    "not deleted: this run resumed from a saved state of an older release, whose pause manifest "
+                    "cannot be checked; a later run deletes it once it proves the copy",
+                )
+            elif self.policy.delete_after_transfer:
                 self.engine.prove_and_delete(summary, self._publish)
         finally:
             self.engine.remove_stale_parts()

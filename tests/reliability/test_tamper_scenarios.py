@@ -111,10 +111,8 @@ def test_a_tampered_pause_manifest_narrows_the_run(make_hook, emulator, tmp_path
             hook.iter_objects(WINDOW, states=SEARCHED), delete_after_transfer=True, strategy=strategy
         )
         deleted = expected
-    else:  # the state of an older release: the copies from before the pause are not deleted by this run
+    else:  # the state of an older release: its lines cannot be checked, so the resumed run deletes nothing
         summary = outcome
-        records = {r.id: r for r in summary.records}
-        deleted = {i for i in expected if records[i].delete == "deleted"}
-        assert set(pending) <= deleted
-        assert records.get(victim["id"]) is None or records[victim["id"]].delete is None
+        deleted = set()
+        assert summary.deleted == 0 and summary.not_deleted >= len(expected)
     verify(emulator, _without(local_destination(root), victim["id"]), summary, expected, deleted_ids=deleted)
