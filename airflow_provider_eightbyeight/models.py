@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +16,18 @@ from typing import Any
 
 from airflow_provider_eightbyeight.timeutil import parse_api_time
 
-_PLAIN_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+_PLAIN_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+#: A multipart-upload style checksum (contract 4.1 and 13.9): ``<32 hex>-<n>``; kept, never verifiable.
+_MULTIPART_MD5 = re.compile(r"[0-9a-fA-F]{32}-[0-9]{1,6}")
+_DIGITS = re.compile(r"[0-9]+")
+#: Largest ``storedBytes`` believed (int64, the schema's integer range); larger is a malformed value.
+MAX_STORED_BYTES = 2**63 - 1
+#: Unicode categories an id must not contain: controls, format characters (e.g. bidi overrides), line and
+#: paragraph separators, surrogates.
+_ID_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Start of the key that names a search result without a usable id (``<no id>/<region>/<digest>``): it holds
+#: a path separator, so it can never be sent to 8x8 as an id.
+UNNAMED_PREFIX = "<no id>/"
 
 
 class ObjectState(str, Enum):
@@ -50,39 +66,159 @@ _TERMINAL = frozenset({BulkJobStatus.DONE, BulkJobStatus.PARTIAL_DONE, BulkJobSt
 
 
 def is_plain_md5(checksum: str | None) -> bool:
-    """Whether ``checksum`` is a plain 32-hex MD5 (not a multipart ``<hex>-<n>`` tag)."""
-    return bool(checksum) and bool(_PLAIN_MD5.match(checksum or ""))
+    """Whether ``checksum`` is exactly a plain 32-hex MD5 (not a multipart ``<hex>-<n>`` tag, nothing around it)."""
+    return isinstance(checksum, str) and _PLAIN_MD5.fullmatch(checksum) is not None
 
 
-def _to_int(value: Any) -> int | None:
-    if value is None or value == "" or isinstance(value, bool):
+def id_problem(value: Any) -> str | None:
+    """
+    Why ``value`` cannot be used, exactly as it is, as an id in a request to 8x8 (``None``: it can).
+
+    Ids are opaque strings used exactly as 8x8 gives them. One with surrounding whitespace, control or
+    format characters, or a path separator (or that is ``.`` or ``..``) is refused rather than altered:
+    trimmed or normalised it could name another object, and in a URL path it could name another resource.
+
+    :param value: the id.
+    """
+    if not isinstance(value, str):
+        return f"it must be a non-empty string, not {type(value).__name__}"
+    if not value:
+        return "it must be a non-empty string"
+    if value != value.strip():
+        return "it has surrounding whitespace"
+    bad = sorted({c for c in value if unicodedata.category(c) in _ID_FORBIDDEN_CATEGORIES})
+    if bad:
+        return f"it contains control characters ({', '.join(f'U+{ord(c):04X}' for c in bad[:3])})"
+    if "/" in value or "\\" in value:
+        return "it contains a path separator ('/' or '\\')"
+    if value in (".", ".."):
+        return "it is a relative path segment ('.' or '..')"
+    return None
+
+
+def _show(value: Any) -> str:
+    """A short, safe quotation of a value 8x8 sent (for a problem's text)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Fields:
+    """Reads one ObjectResponse's fields, each checked against the contract; ``problems`` says what was not."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.problems: list[str] = []
+
+    def bad(self, name: str, value: Any, expected: str) -> None:
+        self.problems.append(f"{name} {_show(value)} is not {expected}")
+
+    def text(self, *names: str) -> str | None:
+        """The first of ``names`` present (not ``None``) as a string; anything else is a problem."""
+        for name in names:
+            value = self.data.get(name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                return value
+            self.bad(name, value, "a string")
+            return None
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+
+    def size(self, name: str) -> int | None:
+        """A byte count: a non-negative integer, as a number or a string of digits (contract 13.6)."""
+        value = self.data.get(name)
+        if value is None or value == "":
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif (isinstance(value, float) and math.isfinite(value) and value.is_integer()) or (
+            isinstance(value, str) and _DIGITS.fullmatch(value)
+        ):
+            number = int(value)
+        if number is None or not 0 <= number <= MAX_STORED_BYTES:
+            self.bad(name, value, "a number of bytes (a whole number from 0)")
+            return None
+        return number
+
+    def time(self, name: str) -> datetime | None:
+        """A time: ISO-8601 (no zone = UTC) or epoch seconds/ms, as a number or a string (contract 13.7)."""
+        value = self.data.get(name)
         try:
-            return int(float(value))
-        except (TypeError, ValueError):
+            return parse_api_time(value)
+        except (TypeError, ValueError, OverflowError, OSError):
+            self.bad(name, value, "a time (ISO-8601 or epoch)")
             return None
 
+    def checksum(self, checksum_type: str | None) -> str | None:
+        """The checksum: for MD5 (or no type), exactly 32 hex digits or a multipart ``<hex>-<n>`` tag."""
+        value = self.data.get("checksum")
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.bad("checksum", value, "a string")
+            return None
+        if (checksum_type or "MD5").upper() == "MD5" and not (
+            _PLAIN_MD5.fullmatch(value) or _MULTIPART_MD5.fullmatch(value)
+        ):
+            self.bad("checksum", value, "an MD5 (exactly 32 hex digits) or a multipart '<hex>-<n>' tag")
+            return None
+        return value
 
-def _lenient_time(value: Any) -> datetime | None:
-    try:
-        return parse_api_time(value)
-    except (TypeError, ValueError, OverflowError):
+    def tags(self) -> dict[str, str]:
+        """Tags: ``[{key, value, id?}]`` (a mapping is accepted too); keys strings, values scalars (kept as strings)."""
+        value = self.data.get("tags")
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            pairs = list(value.items())
+        elif isinstance(value, list):
+            pairs = []
+            for item in value:
+                if not isinstance(item, Mapping) or "key" not in item:
+                    self.bad("tags", item, "a tag ({key, value})")
+                    continue
+                pairs.append((item["key"], item.get("value")))
+        else:
+            self.bad("tags", value, "a list of {key, value}")
+            return {}
+        tags: dict[str, str] = {}
+        for key, raw in pairs:
+            if not isinstance(key, str):
+                self.bad("tags key", key, "a string")
+            elif isinstance(raw, Mapping | list | tuple):
+                self.bad(f"tags[{key!r}] value", raw, "a string")
+            else:
+                tags[key] = "" if raw is None else str(raw)
+        return tags
+
+    def flag(self, name: str) -> bool | None:
+        value = self.data.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        self.bad(name, value, "true or false")
         return None
 
 
-def _tags(value: Any) -> dict[str, str]:
-    """Tags arrive as ``[{key, value, id?}]``; a dict is accepted too. Values are kept as strings."""
-    if isinstance(value, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    tags: dict[str, str] = {}
-    for item in value or ():
-        if isinstance(item, Mapping) and "key" in item:
-            raw = item.get("value")
-            tags[str(item["key"])] = "" if raw is None else str(raw)
-    return tags
+def _object_id(data: Mapping[str, Any]) -> str:
+    """The item's id (``id``, else ``objectId``), exactly as sent; ``ValueError`` when it has no usable one."""
+    for name in ("id", "objectId"):
+        value = data.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"its {name} {_show(value)} is not a string")
+        return value
+    raise ValueError("object description without an 'id'")
+
+
+def _digest(item: Any) -> str:
+    """A stable digest of an item as 8x8 sent it (the same item read twice has the same one)."""
+    try:
+        text = json.dumps(item, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        text = repr(item)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -111,41 +247,81 @@ class StoredObject:
     shared: bool | None = None
     region: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Why this object cannot be handled as 8x8 described it (a malformed field, an id that cannot be used
+    #: exactly, no id at all), or ``None``. An object with a problem is never downloaded, deleted or
+    #: restored; a transfer records it failed with this reason. The fields that were malformed are ``None``.
+    problem: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], region: str | None = None) -> StoredObject:
         """
-        Build from one ObjectResponse dict.
+        Build from one ObjectResponse dict, checking every field once (contract section 4.1).
+
+        Every reading the contract leaves open is accepted (``storedBytes`` as a number or a string of digits,
+        times as ISO without zone or epoch, tags as ``[{key, value, id?}]`` or a mapping, no ``shared``);
+        a value of another type or shape is not an error here: it is set to ``None`` and named in
+        :attr:`problem`, so one malformed object is that object's failure, never its caller's.
 
         :param data: the JSON object as 8x8 sent it.
         :param region: the region it was read from (8x8 does not repeat it in the object).
-        :raises ValueError: when ``data`` is not an object or has no ``id``.
+        :raises ValueError: when ``data`` is not an object or has no usable id (none, or not a string);
+            :meth:`unnamed` builds a stand-in for such an item.
         """
         if not isinstance(data, Mapping):
-            raise ValueError(f"expected an object description, got {type(data).__name__}")
-        object_id = data.get("id") or data.get("objectId")
-        if not object_id:
-            raise ValueError("object description without an 'id'")
-        shared = data.get("shared")
-        return cls(
-            id=str(object_id),
-            type=data.get("type"),
-            name=data.get("objectName") or data.get("name"),
-            mime_type=data.get("mimeType"),
-            state=data.get("objectState"),
-            size=_to_int(data.get("storedBytes")),
-            checksum=data.get("checksum") or None,
-            checksum_type=data.get("checksumType"),
-            created=_lenient_time(data.get("createdTime")),
-            updated=_lenient_time(data.get("updatedTime")),
-            bucket_id=data.get("bucketId"),
-            user_id=data.get("userId"),
-            customer_id=data.get("customerId"),
-            tags=_tags(data.get("tags")),
-            shared=shared if isinstance(shared, bool) else None,
+            raise ValueError(f"expected an object description, got {type(data).__name__} {_show(data)}")
+        object_id = _object_id(data)
+        obj = cls._parsed(data, object_id, region)
+        why = id_problem(object_id)
+        if why is None:
+            return obj
+        problem = f"its id {object_id!r} cannot be used exactly as 8x8 gave it: {why}"
+        return _with_problem(obj, problem)
+
+    @classmethod
+    def unnamed(cls, item: Any, region: str | None, reason: str) -> StoredObject:
+        """
+        A stand-in for a search result that has no usable id, so that it is reported rather than lost.
+
+        Its :attr:`id` is the synthetic key ``<no id>/<region>/<digest of the item>`` (the same item read twice
+        gets the same key; the ``/`` makes it unusable as an id), its :attr:`problem` says why; the other
+        fields are read as :meth:`from_api` reads them when the item is an object.
+
+        :param item: the item as 8x8 sent it.
+        :param region: the region searched.
+        :param reason: why it has no usable id.
+        """
+        key = f"{UNNAMED_PREFIX}{region or 'unknown'}/{_digest(item)}"
+        problem = f"8x8 listed an item without a usable id ({reason}): {_show(item)}"
+        if isinstance(item, Mapping):
+            return _with_problem(cls._parsed(item, key, region), problem)
+        return cls(id=key, region=region, problem=problem)
+
+    @classmethod
+    def _parsed(cls, data: Mapping[str, Any], object_id: str, region: str | None) -> StoredObject:
+        fields = _Fields(data)
+        checksum_type = fields.text("checksumType")
+        obj = cls(
+            id=object_id,
+            type=fields.text("type"),
+            name=fields.text("objectName", "name"),
+            mime_type=fields.text("mimeType"),
+            state=fields.text("objectState"),
+            size=fields.size("storedBytes"),
+            checksum=fields.checksum(checksum_type),
+            checksum_type=checksum_type,
+            created=fields.time("createdTime"),
+            updated=fields.time("updatedTime"),
+            bucket_id=fields.text("bucketId"),
+            user_id=fields.text("userId"),
+            customer_id=fields.text("customerId"),
+            tags=fields.tags(),
+            shared=fields.flag("shared"),
             region=region,
             raw=dict(data),
         )
+        if not fields.problems:
+            return obj
+        return _with_problem(obj, "8x8 described it with malformed metadata: " + "; ".join(fields.problems))
 
     @property
     def md5(self) -> str | None:
@@ -160,8 +336,8 @@ class StoredObject:
         return self.state == ObjectState.AVAILABLE.value
 
     def to_summary(self) -> dict[str, Any]:
-        """A small JSON-serialisable summary, fit for XCom."""
-        return {
+        """A small JSON-serialisable summary, fit for XCom (with ``problem`` when the object has one)."""
+        summary = {
             "id": self.id,
             "type": self.type,
             "name": self.name,
@@ -172,6 +348,15 @@ class StoredObject:
             "region": self.region,
             "tags": dict(self.tags),
         }
+        if self.problem:
+            summary["problem"] = self.problem
+        return summary
+
+
+def _with_problem(obj: StoredObject, problem: str) -> StoredObject:
+    """``obj`` with ``problem`` added to any it has."""
+    joined = f"{obj.problem}; {problem}" if obj.problem else problem
+    return dataclasses.replace(obj, problem=joined)
 
 
 @dataclass(frozen=True)

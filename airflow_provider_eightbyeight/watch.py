@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_eightbyeight.models import id_problem
+
 #: The ``source`` of every event payload a watcher emits (how consumers recognise one).
 EVENT_SOURCE = "eightbyeight.new_objects"
 #: States a watcher's search reads: AVAILABLE ones are emitted, PENDING ones remembered until they are.
@@ -307,7 +309,7 @@ def ids_from_event(extra: Mapping[str, Any] | None) -> dict[str | None, list[str
     The object ids one watcher event names, by region (``None``: no region given), from an asset event's
     ``extra``; ``None`` for an event of another source.
 
-    :raises ValueError: naming the field, when a watcher payload is malformed (ids must be non-empty strings,
+    :raises ValueError: naming the field, when a watcher payload is malformed (ids must be strings usable exactly,
         ``by_region`` a mapping of region names to lists of them).
     """
     payload = extra.get("payload") if isinstance(extra, Mapping) else None
@@ -322,11 +324,11 @@ def ids_from_event(extra: Mapping[str, Any] | None) -> dict[str | None, list[str
     for region, ids in by_region.items():
         if not isinstance(ids, list):
             raise ValueError(f"'by_region'[{region!r}] must be a list of ids, got {type(ids).__name__}")
-        bad = [i for i in ids if not isinstance(i, str) or not i.strip()]
+        bad = [i for i in ids if id_problem(i) is not None]  # ids are used exactly, never trimmed
         if bad:
             raise ValueError(f"'by_region'[{region!r}] holds {len(bad)} value(s) that are not object ids: {bad[:5]!r}")
         name = region.strip() if isinstance(region, str) and region.strip() not in ("", "null", "None") else None
-        found.setdefault(name, []).extend(i.strip() for i in ids)
+        found.setdefault(name, []).extend(ids)
     return found
 
 

@@ -131,13 +131,19 @@ def test_ten_thousand_ids_are_batched(make_hook, emulator):
                 {
                     "content": [
                         {"id": "a2", "createdTime": "2026-03-04T11:15:30+01:00", "newField": {"x": 1}, "tags": None},
-                        {"objectName": "no id"},  # unusable: skipped with a warning
+                        {"objectName": "no id"},  # no usable id: a stand-in that names it, never dropped
                     ],
                     "lastPage": True,
                     "surprise": 1,
                 }
             ),
-            lambda objs: [o.id for o in objs] == ["a2"] and objs[0].created.hour == 10 and objs[0].tags == {},
+            lambda objs: (
+                [o.id for o in objs if not o.problem] == ["a2"]
+                and objs[0].created.hour == 10
+                and objs[0].tags == {}
+                and objs[1].id.startswith("<no id>/")
+                and objs[1].name == "no id"
+            ),
         ),
         (
             json.dumps([{"content": [{"id": "a3", "updatedTime": 1772619341000}], "lastPage": True}]),

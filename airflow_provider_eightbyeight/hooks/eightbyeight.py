@@ -60,7 +60,7 @@ from airflow_provider_eightbyeight.hooks.retry import (
     parse_retry_after,
 )
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE, AccessToken, cache_key
-from airflow_provider_eightbyeight.models import BulkJob, DownloadResult, ObjectState, StoredObject
+from airflow_provider_eightbyeight.models import BulkJob, DownloadResult, ObjectState, StoredObject, id_problem
 
 #: Region used to ask for the account's regions when none is configured (the API's documented default).
 DEFAULT_DISCOVERY_REGION = "us-west"
@@ -72,6 +72,8 @@ MAX_PAGE_SIZE = 100
 BULK_LIMIT_BYTES = 2_000_000_000
 #: Ids per DELETE /bulk request.
 DELETE_BATCH_SIZE = 100
+#: Objects with a problem remembered (to warn and count each once); beyond it they may be warned of again.
+MAX_FLAGGED = 100_000
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 STORAGE_PRODUCT = "storage"
 USER_AGENT = f"airflow-provider-eightbyeight/{__version__}"
@@ -124,6 +126,8 @@ class HookStats:
     bytes_downloaded: int = 0
     #: Answers HTTP 429 (too many requests): callers that run requests in parallel back off on them.
     rate_limited: int = 0
+    #: Search results without a usable id (each distinct item once): reported as ``<no id>/...`` stand-ins.
+    unnamed_items: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -140,6 +144,7 @@ class HookStats:
             "token_requests": self.token_requests,
             "token_refreshes_after_401": self.token_refreshes_after_401,
             "bytes_downloaded": self.bytes_downloaded,
+            "unnamed_items": self.unnamed_items,
         }
 
 
@@ -195,6 +200,9 @@ class EightByEightHook(BaseHook):
         self._overrides = {"region": region, "timeout": timeout, "max_retries": max_retries}
         self.pool_size = max(1, int(pool_size))
         self.stats = HookStats()
+        #: Ids (and stand-in keys) of objects with a problem already warned about.
+        self._flagged: set[str] = set()
+        self._flagged_lock = threading.Lock()
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
         self._regions: list[str] | None = None
@@ -874,10 +882,14 @@ class EightByEightHook(BaseHook):
         page shares one ``createdTime`` (more objects in one second than a page holds), that second is read
         alone, sorted by ``id`` (unique, so offset paging is stable) with the usual offset paging. Objects
         added while paging with a later ``createdTime`` are found too; memory holds the ids of one second.
+        Objects without a readable ``createdTime`` (a malformed one, an item without id) are yielded once (their
+        ids are kept) and do not move the keyset; only a page with no readable time at all falls back to offset
+        paging for the rest.
         """
         ascending = direction == "ASC"
         bound: int | None = None
         seen_at_bound: set[str] = set()
+        timeless: set[str] = set()
         while True:
             keyset = None if bound is None else comparison("createdTime", "=ge=" if ascending else "=le=", bound)
             query = all_of(fiql, keyset)
@@ -890,21 +902,24 @@ class EightByEightHook(BaseHook):
             if query:
                 params["filter"] = query
             content, _, last_page = _read_page(self._request_json("GET", region, "objects", params=params))
-            page = [o for o in (self._object_of(item, region) for item in content) if o is not None]
+            page = [self._object_of(item, region) for item in content]
             stamps = [_created_ms(o) for o in page]
             times = [t for t in stamps if t is not None]
-            if len(times) != len(page):  # no createdTime to page by: offset paging for the rest
-                yield from (o for o in page if o.id not in seen_at_bound)
+            if page and not times:  # no createdTime to page by: offset paging for the rest
+                yield from (o for o in page if o.id not in seen_at_bound and o.id not in timeless)
                 yield from self._iter_region(region, query, "createdTime", direction, page_size, skip_first_page=True)
                 return
-            for obj in page:
-                if obj.id not in seen_at_bound:
-                    yield obj
+            for obj, stamp in zip(page, stamps, strict=True):
+                if obj.id in seen_at_bound or obj.id in timeless:
+                    continue
+                if stamp is None:  # read again while its neighbours are: yielded once
+                    timeless.add(obj.id)
+                yield obj
             if len(content) < page_size or last_page is True or not page:
                 return
             edge = times[-1]
             if all(t == edge for t in times):  # a whole page in one second: read that second by id
-                done = seen_at_bound | {o.id for o in page}
+                done = seen_at_bound | {o.id for o in page} | timeless
                 yield from self._iter_one_second(region, fiql, edge, ascending, done, page_size)
                 bound = edge + (1000 if ascending else -1000)
                 seen_at_bound = set()
@@ -912,7 +927,7 @@ class EightByEightHook(BaseHook):
             if edge != bound:
                 seen_at_bound = set()
             bound = edge
-            seen_at_bound.update(o.id for o, t in zip(page, times, strict=True) if t == edge)
+            seen_at_bound.update(o.id for o, t in zip(page, stamps, strict=True) if t == edge)
 
     def _iter_one_second(
         self, region: str, fiql: str | None, edge_ms: int, ascending: bool, already: set[str], page_size: int
@@ -930,12 +945,30 @@ class EightByEightHook(BaseHook):
             if obj.id not in already:
                 yield obj
 
-    def _object_of(self, item: Any, region: str) -> StoredObject | None:
+    def _object_of(self, item: Any, region: str) -> StoredObject:
+        """
+        One search result, every field checked (:meth:`StoredObject.from_api`). An item with no usable id is
+        not dropped: it becomes a stand-in (``<no id>/...``, with its ``problem``), counted once in
+        ``stats.unnamed_items``, so a transfer names it failed in its manifest.
+        """
         try:
-            return StoredObject.from_api(item, region)
+            obj = StoredObject.from_api(item, region)
         except ValueError as err:
-            self.log.warning("Skipping an unreadable search result in %s: %s", region, err)
-            return None
+            obj = StoredObject.unnamed(item, region, str(err))
+            if self._first_warning(obj.id):
+                self.stats.add(unnamed_items=1)
+        if obj.problem and self._first_warning(obj.id):
+            self.log.warning("8x8 listed object %r in %s that cannot be handled: %s", obj.id, region, obj.problem)
+        return obj
+
+    def _first_warning(self, key: str) -> bool:
+        """Whether ``key`` (an object with a problem) is met for the first time (pages can be read twice)."""
+        with self._flagged_lock:
+            if key in self._flagged:
+                return False
+            if len(self._flagged) < MAX_FLAGGED:  # beyond: warned (and counted) again if read again
+                self._flagged.add(key)
+            return True
 
     def _iter_region(
         self,
@@ -963,8 +996,6 @@ class EightByEightHook(BaseHook):
             page_ids: set[str] = set()
             for item in content:
                 obj = self._object_of(item, region)
-                if obj is None:
-                    continue
                 page_ids.add(obj.id)
                 if obj.id in previous_ids or skip_first_page:
                     continue
@@ -1082,6 +1113,8 @@ class EightByEightHook(BaseHook):
         :return: the size and MD5 of what was written.
         :raises ObjectNotAvailableError: when the object is archived or otherwise not AVAILABLE.
         :raises IntegrityError: when every attempt delivered wrong bytes.
+        :raises ApiError: when 8x8 described the object with malformed metadata (its ``problem``): such an
+            object is never downloaded.
         """
         if isinstance(object_id, StoredObject):
             obj: StoredObject | None = object_id
@@ -1093,6 +1126,11 @@ class EightByEightHook(BaseHook):
             name = self.resolve_region(region)
         if verify and obj is None:
             obj = self.get_object(oid, region=name)
+        if obj is not None and obj.problem:
+            raise ApiError(
+                f"Object {oid!r} is not downloaded: {obj.problem}",
+                hint="Ask 8x8 support to correct the object's metadata",
+            )
         if obj is not None and obj.state and not obj.is_available:
             raise _not_available(obj)
         sink = _sink_for(dst)
@@ -1637,11 +1675,17 @@ class EightByEightHook(BaseHook):
 
 
 def _check_id(value: Any, what: str = "object id") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"Each {what} must be a non-empty string, got {value!r}")
-    if any(ord(c) < 32 for c in value):
-        raise ConfigurationError(f"The {what} {value!r} contains control characters")
-    return value.strip()
+    """``value`` unchanged, if it can be used exactly as it is (:func:`~..models.id_problem`); never altered."""
+    why = id_problem(value)
+    if why is not None:
+        raise ConfigurationError(
+            f"The {what} {value!r} cannot be used: {why}",
+            hint=(
+                f"Ids are used exactly as given, never trimmed: pass the {what} exactly as 8x8 lists it "
+                "(without spaces, control characters or slashes around or in it)"
+            ),
+        )
+    return value
 
 
 def _not_available(obj: StoredObject) -> ObjectNotAvailableError:

@@ -32,7 +32,12 @@ CRITERIA_TEMPLATE_FIELDS = (
 
 
 def _names(value: Any, what: str) -> list[str] | None:
-    """A list of names from a list, a tuple, a comma-separated string or a JSON list string."""
+    """
+    A list of names from a list, a tuple, a comma-separated string or a JSON list string.
+
+    The parts of a comma-separated string are trimmed; the entries of a list are used exactly (an entry with
+    surrounding whitespace is refused, never trimmed: ``" X"`` trimmed would name another object ``X``).
+    """
     if value is None or value in ("", []):
         return None
     if isinstance(value, str):
@@ -45,7 +50,14 @@ def _names(value: Any, what: str) -> list[str] | None:
         else:
             return [part.strip() for part in text.split(",") if part.strip()]
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [str(v).strip() for v in value if str(v).strip()]
+        names = [v if isinstance(v, str) else str(v) for v in value]
+        padded = [n for n in names if n.strip() and n != n.strip()]
+        if padded:
+            raise ConfigurationError(
+                f"{what} holds {padded[0]!r}, with surrounding whitespace; names are used exactly, never trimmed",
+                hint=f"Remove the whitespace from the {what} entries (pass each exactly as 8x8 lists it)",
+            )
+        return [n for n in names if n.strip()]
     raise ConfigurationError(f"{what} must be a list of names or a comma-separated string, got {value!r}")
 
 

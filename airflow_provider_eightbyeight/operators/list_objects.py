@@ -9,6 +9,7 @@ from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_eightbyeight.errors import EightByEightError
+from airflow_provider_eightbyeight.models import id_problem
 from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, EightByEightSearchBaseOperator
 
 if TYPE_CHECKING:
@@ -122,7 +123,12 @@ class EightByEightListObjectsOperator(EightByEightSearchBaseOperator):
             max_objects=max_objects if explicit_cut else bound + 1,  # one more than the bound tells an overflow
             **self.search_regions(),
         )
-        found: list[Any] = [obj.id if self.return_ids else obj.to_summary() for obj in objects]
+        found: list[Any] = []
+        for obj in objects:
+            if self.return_ids and id_problem(obj.id):  # an id that cannot be used must not be handed on
+                self.log.warning("Leaving out object %r, whose id cannot be used: %s", obj.id, obj.problem)
+                continue
+            found.append(obj.id if self.return_ids else obj.to_summary())  # a summary names any problem
         if len(found) > bound:
             found = self._overflow(found, bound, why, fix)
         else:

@@ -113,6 +113,10 @@ class AdminHandlers:
             "mime_type",
             "bucket_id",
             "checksum",
+            "id",
+            "wire",
+            "wire_drop",
+            "wire_item",
         }
         for spec in specs:
             unknown = set(spec) - allowed
@@ -123,6 +127,9 @@ class AdminHandlers:
             for spec in specs:
                 kwargs = dict(spec)
                 kwargs["obj_type"] = kwargs.pop("type", "callrecording")
+                kwargs["object_id"] = kwargs.pop("id", None)
+                kwargs["wire_patch"] = kwargs.pop("wire", None)
+                kwargs["wire_item"] = (kwargs.pop("wire_item"),) if "wire_item" in kwargs else None
                 record = self._store_call(functools.partial(self.store.add_object, data["region"], **kwargs))
                 created.append(record.to_dict())
         return json_reply(200, {"objects": created})

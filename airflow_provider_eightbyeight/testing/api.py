@@ -255,7 +255,7 @@ class CssApi(AdminHandlers):
                     raise ApiError(400, f"{selector} values in filters are epoch milliseconds, got {value!r}")
         return text.strip(), node
 
-    def _page(self, items: list[dict[str, Any]], offset: int, limit: int, total: int) -> Any:
+    def _page(self, items: list[Any], offset: int, limit: int, total: int) -> Any:
         reported = total if self.config.total_mode == "records" else (total + limit - 1) // limit
         page = {
             "content": items,
@@ -278,12 +278,12 @@ class CssApi(AdminHandlers):
             raise ApiError(400, f"Unknown sortField '{sort_field}'")
         text, node = self._filter(req, known)
         page, total = self.store.search_objects(ctx.region, text, node, sort_field, descending, offset, limit)
-        return json_reply(200, self._page([o.to_dict() for o in page], offset, limit, total))
+        return json_reply(200, self._page([o.wire() for o in page], offset, limit, total))
 
     def h_get_object(self, ctx: Context) -> Reply:
         """GET /objects/{id} and /objects/{id}/metadata: any state."""
         self.authorize(ctx)
-        return json_reply(200, self._object(ctx).to_dict())
+        return json_reply(200, self._object(ctx).wire())
 
     def _object(self, ctx: Context) -> ObjectRecord:
         try:

@@ -102,6 +102,9 @@ class EmulatorConfig:
     zip_content_type: str = "application/octet-stream"
     max_body_bytes: int = 32 * 1024 * 1024
     log_requests: bool = False
+    #: Count requests per object id (``EightByEightEmulator.object_requests()``), e.g. to prove an id was never
+    #: downloaded or deleted; off by default (memory grows with the ids requested).
+    record_object_requests: bool = False
     #: Serve HTTPS with a throwaway CA made at start (see ``EightByEightEmulator.ca_path``); read at start.
     tls: bool = False
 

@@ -14,6 +14,7 @@ from airflow_provider_eightbyeight.testing.api import CssApi
 from airflow_provider_eightbyeight.testing.config import Account, EmulatorConfig
 from airflow_provider_eightbyeight.testing.content import CHUNK_SIZE
 from airflow_provider_eightbyeight.testing.faults import FaultInjector, FaultRule
+from airflow_provider_eightbyeight.testing.models import NO_ITEM
 from airflow_provider_eightbyeight.testing.server import EmulatorHTTPServer
 from airflow_provider_eightbyeight.testing.state import Store, StoreError
 
@@ -261,8 +262,20 @@ class EightByEightEmulator:
         mime_type: str | None = None,
         bucket_id: str | None = None,
         checksum: str | None = None,
+        object_id: str | None = None,
+        wire: dict[str, Any] | None = None,
+        wire_drop: Sequence[str] = (),
+        wire_item: Any = NO_ITEM,
     ) -> dict[str, Any]:
-        """Add an object; ``created`` defaults to the emulated now, tags/name to realistic ones."""
+        """
+        Add an object; ``created`` defaults to the emulated now, tags/name to realistic ones.
+
+        A malformed answer about it can be injected (search and get serve it; :meth:`get` and
+        :meth:`objects` keep the true form): ``wire`` sets fields to any JSON (``{"checksum": 5}``),
+        ``wire_drop`` leaves fields out (``["id"]``), ``wire_item`` serves any JSON instead of the object.
+
+        :param object_id: Optional. The object's id, exactly as given (e.g. ``" X"``), instead of a UUID.
+        """
         record = self._call(
             lambda: self.store.add_object(
                 region,
@@ -275,6 +288,10 @@ class EightByEightEmulator:
                 mime_type=mime_type,
                 bucket_id=bucket_id,
                 checksum=checksum,
+                object_id=object_id,
+                wire_patch=wire,
+                wire_drop=wire_drop,
+                wire_item=None if wire_item is NO_ITEM else (wire_item,),
             )
         )
         return record.to_dict()
@@ -304,6 +321,13 @@ class EightByEightEmulator:
     def stats(self) -> dict[str, Any]:
         """Request counters (see ``Stats.snapshot``)."""
         return self.store.stats.snapshot()
+
+    def object_requests(self) -> dict[str, dict[str, int]]:
+        """
+        Requests per object id and route (``{id: {"content": 1, "delete": 1}}``), counted only while
+        ``config.record_object_requests`` is on; ids as the requests named them (path or body).
+        """
+        return self.store.stats.object_requests()
 
     def reset_stats(self) -> None:
         """Zero the request counters."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +33,8 @@ BUCKET_FIELDS = ("bucketId", "customerId", "userId", "createdTime", "updatedTime
 BUCKET_ALIASES = {"id": "bucketId"}
 TIME_FIELDS = frozenset({"createdTime", "updatedTime"})
 NUMERIC_FIELDS = frozenset({"storedBytes", "createdTime", "updatedTime"})
+#: ``wire_item`` not given (``None`` is a JSON value that can be served).
+NO_ITEM: Any = object()
 _ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 
@@ -91,6 +94,13 @@ class ObjectRecord:
     checksum_override: str | None = None
     shared: bool = False
     restore: RestoreInfo | None = None
+    #: ``(item,)``: served verbatim instead of the wire form by search and get (any JSON, even not an
+    #: object), to emulate a malformed answer; the record's own fields still drive filters and sorting.
+    wire_item: tuple[Any] | None = None
+    #: Fields set over the wire form (any JSON values, e.g. a numeric ``checksum``).
+    wire_patch: dict[str, Any] | None = None
+    #: Fields left out of the wire form.
+    wire_drop: tuple[str, ...] = ()
 
     def checksum(self) -> str:
         """The checksum field: the real MD5, or the configured multipart-style value."""
@@ -157,6 +167,17 @@ class ObjectRecord:
             "tags": tag_list(self.tags),
             "shared": self.shared,
         }
+
+    def wire(self) -> Any:
+        """What search and get send for this object: :meth:`to_dict`, unless a malformed form was injected."""
+        if self.wire_item is not None:
+            return copy.deepcopy(self.wire_item[0])
+        item = self.to_dict()
+        if self.wire_patch:
+            item.update(copy.deepcopy(self.wire_patch))
+        for name in self.wire_drop:
+            item.pop(name, None)
+        return item
 
 
 @dataclass

@@ -188,7 +188,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             stats.request(route)
             fault: FaultRule | None = None
             if resolved.error is None and resolved.kind != "admin":
-                ids = api.object_ids(resolved) if api.faults.has_rules() else []
+                recording = api.config.record_object_requests
+                ids = api.object_ids(resolved) if recording or api.faults.has_rules() else []
+                if recording:
+                    stats.objects(route, ids)
                 decision = api.faults.decide(route, request.method, ids)
                 for kind in decision.kinds:
                     stats.fault(kind)

@@ -156,6 +156,7 @@ class Stats:
             self._content_bytes = 0
             self._in_flight = 0
             self._in_flight_max = 0
+            self._objects: dict[str, dict[str, int]] = {}
 
     def request(self, route: str) -> None:
         """Count one routed request (admin requests only count under ``requests['admin']``)."""
@@ -178,6 +179,18 @@ class Stats:
         """Count one injected fault."""
         with self._lock:
             self._faults[kind] = self._faults.get(kind, 0) + 1
+
+    def objects(self, route: str, object_ids: Iterable[str]) -> None:
+        """Count one request about each of ``object_ids`` (see ``EmulatorConfig.record_object_requests``)."""
+        with self._lock:
+            for object_id in object_ids:
+                routes = self._objects.setdefault(object_id, {})
+                routes[route] = routes.get(route, 0) + 1
+
+    def object_requests(self) -> dict[str, dict[str, int]]:
+        """Requests per object id and route, as counted by :meth:`objects`."""
+        with self._lock:
+            return {object_id: dict(routes) for object_id, routes in self._objects.items()}
 
     def content_bytes(self, n: int) -> None:
         """Count body bytes of object/zip downloads."""
@@ -480,10 +493,27 @@ class Store:
         mime_type: str | None = None,
         bucket_id: str | None = None,
         checksum: str | None = None,
+        object_id: str | None = None,
+        wire_patch: dict[str, Any] | None = None,
+        wire_drop: Sequence[str] = (),
+        wire_item: tuple[Any] | None = None,
     ) -> ObjectRecord:
-        """Create one object (deterministic ids per emulator seed and call order)."""
+        """
+        Create one object (deterministic ids per emulator seed and call order).
+
+        :param object_id: Optional. Its id, exactly (any non-empty string not yet used), instead of a UUID.
+        :param wire_patch: Optional. Fields (any JSON) set over its wire form in search and get answers.
+        :param wire_drop: Fields left out of its wire form.
+        :param wire_item: Optional. ``(item,)``: any JSON served instead of its wire form.
+        """
         if region not in self.objects:
             raise StoreError(400, f"Unknown region '{region}'; known: {list(self.objects)}")
+        if object_id is not None and (not isinstance(object_id, str) or not object_id):
+            raise StoreError(400, f"id must be a non-empty string, got {object_id!r}")
+        if wire_patch is not None and not isinstance(wire_patch, dict):
+            raise StoreError(400, f"wire must be an object of fields, got {type(wire_patch).__name__}")
+        if isinstance(wire_drop, str) or not all(isinstance(n, str) for n in wire_drop):
+            raise StoreError(400, "wire_drop must be a list of field names")
         state = state.upper()
         if state not in OBJECT_STATES:
             raise StoreError(400, f"Unknown object state '{state}'; expected one of {list(OBJECT_STATES)}")
@@ -495,6 +525,8 @@ class Store:
             raise StoreError(400, str(exc)) from exc
         tag_tuple = _normalise_tags(tags) if tags is not None else None
         with self.lock:
+            if object_id is not None and object_id in self.id_region:
+                raise StoreError(400, f"An object with id {object_id!r} exists already")
             self._added += 1
             rng = random.Random(f"{self.config.seed}:added:{self._added}")
             bucket = None
@@ -522,6 +554,11 @@ class Store:
                 record.object_name = unique_name(record.object_name, self.names[region])
             else:
                 self.names[region].add(object_name)
+            if object_id is not None:
+                record.id = object_id
+            record.wire_patch = dict(wire_patch) if wire_patch is not None else None
+            record.wire_drop = tuple(wire_drop)
+            record.wire_item = wire_item
             if new_bucket is not None:
                 self.buckets[region][new_bucket.bucket_id] = new_bucket
                 bucket = new_bucket

@@ -544,6 +544,9 @@ class TransferRun:
 
     def _triage(self, obj: StoredObject, available: list[StoredObject], *, final: bool, after: str = "") -> None:
         """Send one object where its state says: copy, restore, wait, or a record."""
+        if obj.problem:  # malformed metadata or an unusable id: this object's failure, never copied or deleted
+            self._add(self.engine.not_copied_record(obj, Status.FAILED, f"not copied: {obj.problem}"))
+            return
         state = obj.state
         if obj.is_available:
             available.append(obj)

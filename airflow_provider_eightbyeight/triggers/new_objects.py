@@ -34,7 +34,7 @@ from airflow_provider_eightbyeight.errors import (
 )
 from airflow_provider_eightbyeight.filters import ObjectFilter
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
-from airflow_provider_eightbyeight.models import StoredObject
+from airflow_provider_eightbyeight.models import StoredObject, id_problem
 from airflow_provider_eightbyeight.timeutil import to_epoch_ms
 from airflow_provider_eightbyeight.watch import (
     WATCHED_STATES,
@@ -476,6 +476,8 @@ class _Poller:
             fresh = 0  # objects read beyond the overlap of the oldest watcher: what this poll moves past
             last: int | None = None
             for obj in self.hook.iter_objects(search, region=name):
+                if id_problem(obj.id):  # an event naming it could only fail the copy (the hook warned)
+                    continue
                 seen = _seen(obj, polled_at)
                 if fresh >= limit and last is not None and seen.created_ms > last:
                     # Stop between two createdTimes (never inside a tie), after `limit` objects newer than
