@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick test-e2e e2e test-compat dist browser proxy lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e e2e e2e-deferral test-compat dist browser proxy lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -31,6 +31,11 @@ test-quick: $(STAMP)
 ## e2e / test-e2e: only the end-to-end tests (a running Airflow deployment and headless Chromium), ~2 minutes.
 e2e test-e2e: $(STAMP) browser
 	$(BIN)/python -m pytest tests/e2e
+
+## e2e-deferral: the deferral race loop (not in `make test`): each example that defers (restore, bulk, the
+## deferrable sensor) RUNS times in a row (default 20) on the end-to-end deployment; prints a table.
+e2e-deferral: $(STAMP)
+	EIGHTBYEIGHT_DEFERRAL_RUNS=$(or $(RUNS),20) $(BIN)/python -m pytest tests/e2e/test_deferral_race.py
 
 ## dist: build the sdist and the wheel into dist/ and check them (every module, py.typed, entry points, metadata,
 ## twine check).

@@ -15,6 +15,11 @@ waiting for its zip in the triggerer still has a bulk job open at 8x8)::
     airflow pools set eightbyeight 4 "8x8 Cloud Storage API" --include-deferred
 
 (A task in a pool that does not exist is never scheduled; ``dag.test()`` ignores pools.)
+
+Deferral on Airflow 3.3: a window does not defer when its zips are ready already, and the trigger holds its
+first poll 10 s after the deferral, against Airflow's stale-success race (README, "Deferral and Airflow's
+stale-success race"). Should the race still fail a window, ``retries=1`` on the transfer rides it out: the
+retried window skips what it copied.
 """
 
 from __future__ import annotations

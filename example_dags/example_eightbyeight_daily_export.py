@@ -4,6 +4,10 @@ with metadata sidecars, to a destination.
 
 The destination comes from the Airflow Variable ``eightbyeight_destination`` (e.g. ``file:///data/8x8/``
 or ``s3://aws_default@my-bucket/8x8/``); the 8x8 connection is ``eightbyeight_default``.
+
+The sensor defers only while the day's recordings are missing; its trigger holds its first poll 10 s after
+the deferral, against Airflow 3.3's stale-success race (README, "Deferral and Airflow's stale-success race").
+``retries=1`` on the sensor rides out the race should it still happen (a retry pokes first).
 """
 
 from __future__ import annotations

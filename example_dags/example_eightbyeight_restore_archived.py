@@ -1,6 +1,14 @@
 """
 Restore archived recordings, wait (deferred, no worker slot) until 8x8 has them AVAILABLE again,
 then copy them. 8x8 restores take hours; the restored copies are kept for ``expiration_days``.
+
+Deferral on Airflow 3.3: a trigger that fires seconds after the deferral can meet Airflow's stale-success race
+(the task fails although its log says "Restore complete"; see the README, "Deferral and Airflow's stale-success
+race"). The operator does not defer when every object is AVAILABLE already, and its trigger holds its first
+poll 10 s after the deferral, so the scheduler has drained the deferring worker's exit first. A retry does not
+help this restore *by search*: the restored objects are AVAILABLE by then, not ARCHIVED, so the retry returns
+only those still ARCHIVED. To restore and copy by search in one task that retries safely, use
+``EightByEightTransferOperator(on_archived="restore", retries=1, ...)``.
 """
 
 from __future__ import annotations

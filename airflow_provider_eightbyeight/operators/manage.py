@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import conf
 
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError
-from airflow_provider_eightbyeight.models import ObjectState
+from airflow_provider_eightbyeight.models import ObjectState, StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
     EightByEightSearchBaseOperator,
@@ -43,7 +43,8 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
     Deleting by search alone needs ``confirm_delete_by_filter=True``: an empty or mistyped filter would
     otherwise delete every recording of the account.
 
-    :param object_ids: Optional. Ids to delete. Templated.
+    :param object_ids: Optional. Ids to delete, used exactly (never trimmed). Templated. Objects 8x8 describes
+        with malformed metadata (or an id that cannot be used exactly) are never deleted: they are ``failed``.
     :param confirm_delete_by_filter: Required to delete what a search (no ``object_ids``) finds.
     :param fail_on_error: Fail the task when some objects could not be deleted.
     :param batch_size: Ids per delete request.
@@ -79,8 +80,9 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
         ids = _names(self.object_ids, "object_ids") if self.object_ids not in (None, "") else None
         by_region: dict[str | None, list[str]] = {}
         not_found: list[str] = []
+        refused: dict[str, str] = {}  # objects 8x8 described with a problem: never deleted
         if ids is not None:
-            by_region, not_found = self._regions_of(ids)
+            by_region, not_found = self._regions_of(ids, refused)
         else:
             if not self.confirm_delete_by_filter:
                 raise ConfigurationError(
@@ -88,10 +90,10 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
                     hint="Pass object_ids, or set confirm_delete_by_filter=True after checking the filter",
                 )
             for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
-                by_region.setdefault(obj.region, []).append(obj.id)
+                _sort_out(obj, by_region, refused)
         deleted: list[str] = []
         already: list[str] = []
-        failed: dict[str, str] = {}
+        failed: dict[str, str] = dict(refused)
         for region, group in by_region.items():
             result = self.hook.delete_objects(group, region=region, batch_size=self.batch_size)
             deleted.extend(result.deleted)
@@ -129,13 +131,24 @@ class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
             "not_found_count": len(not_found),
         }
 
-    def _regions_of(self, ids: list[str]) -> tuple[dict[str | None, list[str]], list[str]]:
-        """Each id's region (see ``locate_objects``); ids found in no region are returned apart."""
+    def _regions_of(self, ids: list[str], refused: dict[str, str]) -> tuple[dict[str | None, list[str]], list[str]]:
+        """
+        Each id's region (see ``locate_objects``); ids found in no region are returned apart, and objects
+        with a problem are added to ``refused``.
+        """
         missing: dict[str, str] = {}
         by_region: dict[str | None, list[str]] = {}
         for obj in self.iter_located(ids, missing):  # one chunk's metadata at a time
-            by_region.setdefault(obj.region, []).append(obj.id)
+            _sort_out(obj, by_region, refused)
         return by_region, list(missing)
+
+
+def _sort_out(obj: StoredObject, by_region: dict[str | None, list[str]], refused: dict[str, str]) -> None:
+    """An object to delete: by its region, or refused (with why) when 8x8 described it with a problem."""
+    if obj.problem:
+        refused[obj.id] = f"not deleted: {obj.problem}"
+    else:
+        by_region.setdefault(obj.region, []).append(obj.id)
 
 
 class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
@@ -144,11 +157,13 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
 
     8x8 restores take hours (up to ~24 h); with ``deferrable=True`` the wait costs no worker slot.
 
-    :param object_ids: Optional. Ids to restore, each in its own region (unknown ids fail the task before
-        anything is restored); without them, ARCHIVED objects matching the search. Templated.
+    :param object_ids: Optional. Ids to restore, each in its own region (unknown ids, and objects 8x8 describes
+        with malformed metadata, fail the task before anything is restored); without them, ARCHIVED objects
+        matching the search (those with malformed metadata are left out, with a warning). Templated.
     :param expiration_days: Days (1..10) 8x8 keeps the restored copy.
     :param wait_for_completion: Wait until every object is AVAILABLE.
-    :param deferrable: Wait in the triggerer.
+    :param deferrable: Wait in the triggerer (not when every object is AVAILABLE already: a wait that is over
+        is never deferred; see the README, "Deferral and Airflow's stale-success race").
     :param poll_interval: Seconds between checks.
     :param max_xcom_items: The most objects one task restores (default 10,000): its XCom names every id
         restored, for a downstream transfer, so a larger set fails before anything is restored (split it
@@ -201,6 +216,13 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
                     + "; ".join(f"{i}: {why}" for i, why in list(missing.items())[:20]),
                     hint="Check the ids and their region; nothing was restored",
                 )
+            malformed = {o.id: o.problem for o in located if o.problem}
+            if malformed:
+                raise EightByEightError(
+                    f"{len(malformed)} object(s) to restore cannot be handled as 8x8 describes them: "
+                    + "; ".join(f"{i}: {why}" for i, why in list(malformed.items())[:20]),
+                    hint="Nothing was restored; ask 8x8 support to correct their metadata, or leave them out",
+                )
             for obj in located:
                 if obj.state == ObjectState.ARCHIVED.value:
                     self.hook.restore_object(obj.id, self.expiration_days, region=obj.region)
@@ -212,7 +234,9 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
             # would shift the later pages of a search still being read.
             found: list[tuple[str, str | None]] = []
             for obj in self.hook.iter_objects(self.object_filter(), **self.search_regions()):
-                if obj.state == ObjectState.ARCHIVED.value:
+                if obj.problem:  # never restored: a transfer of the same search names it failed
+                    self.log.warning("Not restoring object %r: %s", obj.id, obj.problem)
+                elif obj.state == ObjectState.ARCHIVED.value:
                     found.append((obj.id, obj.region))
                     self._within_bound(len(found))  # stops reading at the bound plus one
             for object_id, region in found:
@@ -229,6 +253,11 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
             timeout_at=time.time() + self.timeout,
         )
         if self.deferrable:
+            # Never defer on a wait that is over: a trigger firing at once races Airflow's executor events.
+            event = trigger.event_now(self.hook)
+            if event is not None:
+                self.log.info("Every object is AVAILABLE already: completing without deferring.")
+                return self.execute_complete(context, event, restored)
             stash_for_resume(context, "restored", restored)
             self.defer(
                 trigger=trigger,

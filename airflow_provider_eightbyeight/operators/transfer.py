@@ -88,7 +88,9 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         ``"restore"`` (restore, wait until available, then copy).
     :param fail_on_error: Fail the task when any object could not be copied.
     :param max_objects: Optional. Copy at most this many objects of a search.
-    :param deferrable: Wait for bulk jobs and restores in the triggerer instead of a worker slot.
+    :param deferrable: Wait for bulk jobs and restores in the triggerer instead of a worker slot (a wait whose
+        check is already satisfied right before deferring goes on in the worker with the same event; see the
+        README, "Deferral and Airflow's stale-success race").
     :param poll_interval: Seconds between bulk job status checks.
     :param bulk_timeout: Seconds to wait for bulk jobs.
     :param restore_expiration_days: Days (1..10) restored copies are kept by 8x8.
@@ -369,6 +371,14 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         self._run = run
         while isinstance(outcome, Pause):
             if self.deferrable:
+                # Never defer on a wait that is over (a trigger firing at once races Airflow's executor
+                # events): the run goes on here with the very event the trigger would have sent.
+                check = getattr(outcome.trigger, "event_now", None)
+                event = check(run.engine.hook) if check is not None else None
+                if event is not None:
+                    self.log.info("The wait for %s is over already: continuing without deferring.", outcome.what)
+                    outcome = run.resume(event)
+                    continue
                 stash_for_resume(context, _RUN_STATE, run.state())
                 run.close()  # the resumed run reads the manifest published at the pause
                 self.log.info("Deferring until %s are done.", outcome.what)

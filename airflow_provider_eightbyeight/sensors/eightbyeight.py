@@ -11,6 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import EightByEightError
+from airflow_provider_eightbyeight.models import id_problem
 from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, ObjectCriteriaMixin
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObjectsTrigger
 
@@ -37,7 +38,8 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         0 pushes an empty list). When more objects match, the first ``max_ids`` (oldest first) are pushed and a
         warning says the list is incomplete; to act on every match, give the transfer the same search arguments,
         or list them with ``EightByEightListObjectsOperator``.
-    :param deferrable: Wait in the triggerer (default from ``[operators] default_deferrable``).
+    :param deferrable: Wait in the triggerer (default from ``[operators] default_deferrable``); the sensor pokes
+        first and defers only when not enough objects match yet.
     (The search arguments are those of :class:`EightByEightListObjectsOperator`; ``poke_interval``,
     ``timeout``, ``mode`` and ``soft_fail`` are the usual sensor arguments.)
     """
@@ -96,6 +98,9 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         seen = 0
         ids: list[str] = []
         for obj in self.hook.iter_objects(self.object_filter(), max_objects=limit, **self.search_regions()):
+            if id_problem(obj.id):  # no use to anyone downstream: not counted, not pushed
+                self.log.warning("Ignoring object %r, whose id cannot be used: %s", obj.id, obj.problem)
+                continue
             seen += 1
             if len(ids) < self.max_ids:
                 ids.append(obj.id)

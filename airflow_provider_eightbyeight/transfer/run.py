@@ -478,6 +478,7 @@ class TransferRun:
                 self._add(self.engine.failed_record(object_id, None, reason))
 
     def _start(self, objects: Iterable[StoredObject]) -> Pause | TransferSummary:
+        storage.abort_stale_uploads(self.engine.root, self.log)  # S3 uploads failed or killed runs left
         self._record_missing()
         counts = {"seen": 0, "available": 0}
         stream: Iterator[StoredObject] = self._available(objects, counts)

@@ -3,16 +3,25 @@ Writing to any destination Airflow's ``ObjectStoragePath`` reaches, without ever
 
 - Local disk: write ``.<name>.<random>.part`` in the same folder, then ``os.replace`` onto the final name.
 - Object stores (S3, GCS, ...): write the final key directly; a multipart upload only becomes visible
-  when it completes, and on any error the upload is aborted (``discard``) instead of completed.
+  when it completes, and on any error the upload is aborted (``discard``) instead of completed. The fsspec
+  file is then marked closed whatever the abort did (raised, was refused, did not answer in time), so
+  nothing, not even its ``__del__``, can complete it later with the partial bytes.
+- A multipart upload a failed abort or a killed process left behind is aborted by the next run to the same
+  S3 prefix (:func:`abort_stale_uploads`, by the rule of :func:`is_stale_upload`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,6 +31,18 @@ from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
 #: Upload part size for object stores: the S3 minimum is 5 MiB; s3fs' 50 MiB default costs ~150 MB RSS.
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 LOCAL_PROTOCOLS = frozenset({"file", "local", ""})
+#: A failed upload's abort is asked up to this many times, each attempt given this many seconds: a store that
+#: refuses or does not answer costs at most about ``ABORT_ATTEMPTS * ABORT_TIMEOUT`` seconds, never the task.
+ABORT_ATTEMPTS = 3
+ABORT_TIMEOUT = 10.0
+#: A multipart upload begun before this run started and given no part for this long was left by a failed
+#: or killed run (see :func:`is_stale_upload`); a writer sends an 8 MiB part far more often than this.
+STALE_UPLOAD_IDLE = timedelta(minutes=15)
+#: Seconds each request of the stale-upload clean-up may take, and the whole clean-up.
+CLEANUP_TIMEOUT = 20.0
+CLEANUP_DEADLINE = 120.0
+_MAX_PAGES = 100  # of 1,000 uploads (or parts) each
+_log = logging.getLogger(__name__)
 
 
 def as_storage_path(destination: Any, conn_id: str | None = None) -> Any:
@@ -97,14 +118,125 @@ def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: boo
         if not replace and _exists_now(path):
             raise FileExistsError(f"{url_of(path)} was published by another writer meanwhile")
     except BaseException:
-        discard = getattr(handle, "discard", None)
-        if callable(discard):
-            with suppress(Exception):
-                discard()
-        with suppress(Exception):
-            handle.closed = True  # a plain close() would complete the upload
+        discard_upload(handle, url_of(path))
         raise
-    handle.close()
+    try:
+        handle.close()  # completes the upload
+    except BaseException:  # e.g. CompleteMultipartUpload refused: abort what it left instead
+        discard_upload(handle, url_of(path))
+        raise
+
+
+def discard_upload(handle: Any, url: str) -> bool:
+    """
+    Throw away a write handle's upload so that it can never complete, whatever the store answers.
+
+    The upload is aborted (S3: ``AbortMultipartUpload``; other fsspec files: ``discard()``), retried up to
+    :data:`ABORT_ATTEMPTS` times with :data:`ABORT_TIMEOUT` seconds each, and failures are logged as warnings
+    naming the key. Then the fsspec file is marked closed without its buffer: ``close()``, ``flush()`` and the
+    garbage collector's ``__del__`` find nothing to commit. An upload S3 did not abort stays invisible (a
+    multipart upload is no object until completed) until :func:`abort_stale_uploads` or a lifecycle rule
+    removes it.
+
+    :param handle: what ``ObjectStoragePath.open`` returned (Airflow's tracking wrapper) or an fsspec file.
+    :param url: the key's printable URL (:func:`url_of`), for the log.
+    :return: whether the upload was aborted (or there was nothing to abort).
+    """
+    inner = getattr(handle, "_obj", handle)  # ObjectStoragePath.open wraps the fsspec file for lineage
+    try:
+        return _abort(inner, url)
+    finally:
+        _close_uncommitted(inner)
+
+
+def _abort(inner: Any, url: str) -> bool:
+    upload = getattr(inner, "mpu", None)
+    fs: Any = getattr(inner, "fs", None)
+    if hasattr(inner, "mpu") and callable(getattr(fs, "abort_mpu", None)):  # s3fs' S3File
+        if not isinstance(upload, dict) or not upload.get("UploadId"):
+            return True  # still in memory: no multipart upload begun (a small file is one PUT at close)
+        upload_id = str(upload["UploadId"])
+
+        def abort() -> None:  # s3fs cancels the request when the timeout passes
+            fs.abort_mpu(inner.bucket, inner.key, upload_id, timeout=ABORT_TIMEOUT)
+
+        done = _retried(abort, f"multipart upload {upload_id} of {url}", retry_timeouts=True)
+        if done:
+            inner.mpu = None
+        return done
+    discard = getattr(inner, "discard", None)
+    if not callable(discard):
+        return True
+    # a hung discard() runs on in its thread; asking again beside it could only make things worse
+    return _retried(lambda: _within(ABORT_TIMEOUT, discard), f"upload of {url}", retry_timeouts=False)
+
+
+def _retried(call: Callable[[], None], what: str, *, retry_timeouts: bool) -> bool:
+    """Call ``call`` up to :data:`ABORT_ATTEMPTS` times; whether it succeeded."""
+    for attempt in range(1, ABORT_ATTEMPTS + 1):
+        try:
+            call()
+        except Exception as err:
+            timed_out = isinstance(err, TimeoutError)  # fsspec's FSTimeoutError is one
+            reason = f"no answer within {ABORT_TIMEOUT:g} s" if timed_out and not str(err) else describe_error(err)
+            last = attempt == ABORT_ATTEMPTS or (timed_out and not retry_timeouts)
+            _log.warning(
+                "Could not abort the %s (attempt %d of %d): %s%s",
+                what,
+                attempt,
+                ABORT_ATTEMPTS,
+                reason,
+                "" if last else "; asking again.",
+            )
+            if last:
+                break
+            time.sleep(0.2 * attempt)
+        else:
+            if attempt > 1:
+                _log.info("Aborted the %s on attempt %d.", what, attempt)
+            return True
+    _log.warning(
+        "The %s was not aborted. It was closed without completing, so nothing was published under that name; "
+        "the next run to this destination aborts it (an S3 lifecycle rule AbortIncompleteMultipartUpload is "
+        "the backstop).",
+        what,
+    )
+    return False
+
+
+def _within(seconds: float, call: Callable[[], Any]) -> None:
+    """Run ``call`` in a daemon thread; :class:`TimeoutError` if it has not returned after ``seconds``."""
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as err:  # handed to the caller
+            failure.append(err)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="8x8-abort", daemon=True).start()
+    if not finished.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if failure:
+        raise failure[0]
+
+
+def _close_uncommitted(inner: Any) -> None:
+    """Mark an fsspec file closed with nothing to flush: no later ``close()`` or ``__del__`` commits it."""
+    for name, value in (("buffer", None), ("forced", True), ("closed", True)):
+        if name == "buffer" and not hasattr(inner, "buffer"):
+            continue
+        with suppress(Exception):  # ``closed`` is read-only on plain io objects
+            setattr(inner, name, value)
+
+
+def describe_error(err: BaseException) -> str:
+    """A short, single-line description of an error for a log line (type and message, at most 300 chars)."""
+    text = " ".join(str(err).split()) or "no message"
+    return f"{type(err).__name__}: {text[:300]}"
 
 
 def _exists_now(path: Any) -> bool:
@@ -232,3 +364,137 @@ def file_size(path: Any) -> int | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return int(info.get("size") or 0) if info.get("type") == "file" else None
+
+
+# ---------------------------------------------------------------------------- multipart uploads left behind
+
+
+def is_stale_upload(
+    initiated: datetime,
+    last_part: datetime | None,
+    *,
+    run_started: datetime,
+    now: datetime,
+    idle: timedelta = STALE_UPLOAD_IDLE,
+) -> bool:
+    """
+    Whether a multipart upload in progress was left by a failed or killed writer (and may be aborted).
+
+    Stale when it was begun before this run started and has had no activity (its start, or its latest part)
+    for ``idle`` or longer. A concurrent writer's upload is kept: it sends a part every few seconds, and its
+    first part is on its way within moments of the start. Times in the future (clocks disagreeing) count as
+    activity now. Naive times are UTC.
+
+    :param initiated: when the upload was begun (``ListMultipartUploads``' ``Initiated``).
+    :param last_part: the latest ``LastModified`` of its parts (``ListParts``), ``None`` when it has none.
+    :param run_started: when the run that cleans up started (by the store's clock when known).
+    :param now: the time now (by the store's clock when known).
+    :param idle: how long without activity makes an upload stale.
+    """
+    initiated, run_started, now = _utc(initiated), _utc(run_started), _utc(now)
+    if initiated >= run_started:
+        return False
+    latest = initiated if last_part is None else max(initiated, _utc(last_part))
+    return now - latest >= idle
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def abort_stale_uploads(root: Any, log: Any, *, idle: timedelta | None = None) -> int:
+    """
+    Abort the multipart uploads under an S3 destination that failed or killed runs left behind.
+
+    Lists the uploads in progress under the destination's prefix, reads each one's parts, and aborts those
+    :func:`is_stale_upload` calls stale (this call's start is the run's start; times are S3's own clock, from
+    its ``Date`` header). Bounded: :data:`CLEANUP_TIMEOUT` seconds a request, :data:`CLEANUP_DEADLINE` in all.
+    Other stores: nothing to do. Failures are logged as warnings and never raised: the clean-up must not fail
+    a run.
+
+    :param root: the destination root (an ``ObjectStoragePath``).
+    :param log: where to log what was aborted and what failed.
+    :param idle: Optional. Inactivity that makes an upload stale; :data:`STALE_UPLOAD_IDLE` by default.
+    :return: how many uploads were aborted.
+    """
+    fs = getattr(root, "fs", None) if not is_local(root) else None
+    if not callable(getattr(fs, "call_s3", None)) or not callable(getattr(fs, "split_path", None)):
+        return 0
+    try:
+        return _abort_stale(fs, root, log, STALE_UPLOAD_IDLE if idle is None else idle)
+    except Exception as err:
+        log.warning(
+            "Could not look for multipart uploads left by failed runs under %s (%s); they cost storage until "
+            "aborted: a later run tries again, and an S3 lifecycle rule AbortIncompleteMultipartUpload is the "
+            "backstop.",
+            url_of(root),
+            describe_error(err),
+        )
+        return 0
+
+
+def _abort_stale(fs: Any, root: Any, log: Any, idle: timedelta) -> int:
+    bucket, key, _ = fs.split_path(str(root.path))
+    prefix = f"{key.strip('/')}/" if key.strip("/") else ""
+    deadline = time.monotonic() + CLEANUP_DEADLINE
+    run_started: datetime | None = None
+    aborted, failures, stopped = 0, [], False
+    markers: dict[str, str] = {}
+    for _ in range(_MAX_PAGES):
+        page = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix, timeout=CLEANUP_TIMEOUT, **markers)
+        now = _store_time(page)
+        run_started = run_started or now
+        for upload in page.get("Uploads") or []:
+            if time.monotonic() > deadline:
+                failures.append(f"the rest not looked at: the clean-up stops after {CLEANUP_DEADLINE:g} s")
+                stopped = True
+                break
+            upload_key, upload_id = str(upload["Key"]), str(upload["UploadId"])
+            try:
+                last_part = _last_part(fs, bucket, upload_key, upload_id)
+                if not is_stale_upload(upload["Initiated"], last_part, run_started=run_started, now=now, idle=idle):
+                    continue
+                fs.call_s3(
+                    "abort_multipart_upload", Bucket=bucket, Key=upload_key, UploadId=upload_id, timeout=CLEANUP_TIMEOUT
+                )
+                aborted += 1
+            except FileNotFoundError:  # completed or aborted by its writer meanwhile
+                continue
+            except Exception as err:
+                failures.append(f"{upload_key}: {describe_error(err)}")
+        if stopped or not page.get("IsTruncated"):
+            break
+        markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+    where = url_of(root)
+    if aborted:
+        log.info("Aborted %d multipart upload(s) left by failed or interrupted runs under %s.", aborted, where)
+    if failures:
+        log.warning(
+            "Could not clean up %d multipart upload(s) left under %s (a later run tries again): %s",
+            len(failures),
+            where,
+            "; ".join(failures[:5]),
+        )
+    return aborted
+
+
+def _last_part(fs: Any, bucket: str, key: str, upload_id: str) -> datetime | None:
+    """The latest ``LastModified`` of an upload's parts, ``None`` when it has none."""
+    latest: datetime | None = None
+    marker: dict[str, Any] = {}
+    for _ in range(_MAX_PAGES):
+        page = fs.call_s3("list_parts", Bucket=bucket, Key=key, UploadId=upload_id, timeout=CLEANUP_TIMEOUT, **marker)
+        for part in page.get("Parts") or []:
+            moment = _utc(part["LastModified"])
+            latest = moment if latest is None else max(latest, moment)
+        if not page.get("IsTruncated"):
+            break
+        marker = {"PartNumberMarker": page["NextPartNumberMarker"]}
+    return latest
+
+
+def _store_time(response: dict[str, Any]) -> datetime:
+    """The store's clock from a response's ``Date`` header (S3's times are compared with it), else ours."""
+    with suppress(Exception):
+        return _utc(parsedate_to_datetime(response["ResponseMetadata"]["HTTPHeaders"]["date"]))
+    return datetime.now(UTC)

@@ -5,6 +5,11 @@ Each trigger polls through :class:`EightByEightHook` (one synchronous client) in
 (``asyncio.to_thread``), so the event loop is never blocked and the connection lookup works both in
 the triggerer and inline under ``dag.test()``. Keyword arguments are JSON only and never hold a
 secret; events are small: ``{"status": "success" | "timeout" | "error", ...}``.
+
+In the triggerer, no trigger sends its first event before ``not_before`` (when it was created plus
+:func:`first_event_delay`): a trigger that fired at once could resume its task before the scheduler has
+drained the executor's report of the worker that deferred, and Airflow 3.3 then fails the resumed task
+(see :func:`first_event_delay`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from airflow.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_eightbyeight.errors import (
@@ -42,6 +48,29 @@ FINAL_ERRORS = (
 )
 #: How many polls in a row may fail (after the hook's own retries) before a wait gives up.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+#: Seconds added to what the worker's supervisor and the scheduler loop take (see :func:`first_event_delay`):
+#: the task process's own exit, the supervisor's last API calls, and a scheduler loop that runs long.
+FIRST_EVENT_MARGIN = 3.0
+
+
+def first_event_delay() -> float:
+    """
+    Seconds after its creation before a trigger may send its first event in the triggerer (10 s by default).
+
+    When a task defers, the worker process exits, and LocalExecutor reports "success" for that try only once
+    the task's supervisor has seen the task process end (``supervise_task`` returning). The supervisor sometimes
+    (one deferral in three to five in our end-to-end deployment) sees the process's sockets close a moment
+    before the process itself has ended; it then waits in ``select()`` for ``[workers] min_heartbeat_interval``
+    (5 s) before it looks again. The scheduler
+    drains the report at its next loop (``[scheduler] scheduler_idle_sleep_time``, 1 s, after a loop that may
+    take as long). If the trigger has fired by then and the resumed attempt is QUEUED or RUNNING, Airflow 3.3's
+    ``process_executor_events`` takes the stale "success" for a task killed externally and fails the task
+    (apache/airflow#72716). So the first event waits for ``min_heartbeat_interval + 2 *
+    scheduler_idle_sleep_time`` plus :data:`FIRST_EVENT_MARGIN`, read from the Airflow configuration.
+    """
+    heartbeat = conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0)
+    idle = conf.getfloat("scheduler", "scheduler_idle_sleep_time", fallback=1.0)
+    return max(0.0, heartbeat) + 2 * max(0.0, idle) + FIRST_EVENT_MARGIN
 
 
 class _PollingTrigger(BaseTrigger):
@@ -58,6 +87,12 @@ class _PollingTrigger(BaseTrigger):
     :param max_consecutive_failures: failed polls in a row (each after the hook's own retries) before the wait
         ends with an error event naming the count and the last error; at least 1. Serialised with the other
         keyword arguments.
+    :param not_before: Optional. Epoch seconds before which the triggerer sends no event (its first poll waits
+        until then); ``None`` (a new trigger, or one stored before this argument existed) is now plus
+        :func:`first_event_delay`. Serialised, so a trigger the triggerer builds again keeps the original time.
+        Only the triggerer waits (it sets ``trigger_id``): under ``dag.test()`` and in a worker no executor
+        report can race the event. The wait is never longer than :func:`first_event_delay` (a clock skew
+        between worker and triggerer cannot stall the trigger).
     """
 
     def __init__(
@@ -67,12 +102,14 @@ class _PollingTrigger(BaseTrigger):
         poll_interval: float,
         timeout_at: float | None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.eightbyeight_conn_id = eightbyeight_conn_id
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
         self.max_consecutive_failures = max(1, int(max_consecutive_failures))
+        self.not_before = time.time() + first_event_delay() if not_before is None else float(not_before)
 
     def _kwargs(self) -> dict[str, Any]:
         return {
@@ -80,11 +117,36 @@ class _PollingTrigger(BaseTrigger):
             "poll_interval": self.poll_interval,
             "timeout_at": self.timeout_at,
             "max_consecutive_failures": self.max_consecutive_failures,
+            "not_before": self.not_before,
         }
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
         """One poll (runs in a thread); an event payload when done, else ``None``."""
         raise NotImplementedError
+
+    def event_now(self, hook: EightByEightHook) -> dict[str, Any] | None:
+        """
+        One :meth:`check` in the worker, right before deferring: the event the trigger would send at its first
+        poll if the wait is already over, else ``None``. A check that fails also gives ``None``: the task then
+        defers, and the trigger polls (and reports errors) as it always does.
+        """
+        try:
+            return self.check(hook)
+        except Exception as err:
+            hook.log.info("Checking before deferring failed (%s); deferring.", _describe(err))
+            return None
+
+    async def _hold_first_event(self) -> None:
+        """In the triggerer, wait until ``not_before`` (at most :func:`first_event_delay`)."""
+        if getattr(self, "trigger_id", None) is None:
+            return  # not run by the triggerer: no executor report to race
+        wait = min(self.not_before - time.time(), first_event_delay())
+        if wait > 0:
+            self.log.info(
+                "Waiting %.1f s before the first poll, so that the scheduler has seen the deferring worker exit.",
+                wait,
+            )
+            await asyncio.sleep(wait)
 
     def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
         """The payload when ``timeout_at`` passes; never raises (see :meth:`_timeout_payload`)."""
@@ -108,6 +170,7 @@ class _PollingTrigger(BaseTrigger):
     hook: EightByEightHook | None = None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        await self._hold_first_event()
         own = self.hook is None
         hook = EightByEightHook(self.eightbyeight_conn_id) if self.hook is None else self.hook
         failures = 0
@@ -161,6 +224,8 @@ class EightByEightObjectsTrigger(_PollingTrigger):
     :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event.
     :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
         ends with an error event; a single failed poll is tried again at the next poll.
+    :param not_before: Optional. Epoch seconds before which the triggerer sends no event (default: now plus
+        :func:`first_event_delay`; see :class:`_PollingTrigger`).
     """
 
     def __init__(
@@ -174,12 +239,14 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         poll_interval: float = 60.0,
         timeout_at: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(
             eightbyeight_conn_id=eightbyeight_conn_id,
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
+            not_before=not_before,
         )
         self.filter = filter
         self.region = region
@@ -232,6 +299,8 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
     :param timeout_at: Optional. Epoch seconds after which the trigger fires a ``timeout`` event.
     :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
         ends with an error event; a single failed poll is tried again at the next poll.
+    :param not_before: Optional. Epoch seconds before which the triggerer sends no event (default: now plus
+        :func:`first_event_delay`; see :class:`_PollingTrigger`).
     """
 
     def __init__(
@@ -242,12 +311,14 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
         poll_interval: float = 15.0,
         timeout_at: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(
             eightbyeight_conn_id=eightbyeight_conn_id,
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
+            not_before=not_before,
         )
         self.jobs = [{"zip_name": j["zip_name"], "region": j.get("region")} for j in jobs]
         self._last_statuses: dict[str, str] | None = None  # what the last good poll saw (not serialised)
@@ -307,6 +378,8 @@ class EightByEightRestoreTrigger(_PollingTrigger):
         ``pending`` ids are those of the last good poll if the final read fails).
     :param max_consecutive_failures: failed polls in a row (each after the hook's retries) before the wait
         ends with an error event; a single failed poll is tried again at the next poll.
+    :param not_before: Optional. Epoch seconds before which the triggerer sends no event (default: now plus
+        :func:`first_event_delay`; see :class:`_PollingTrigger`).
     """
 
     def __init__(
@@ -317,12 +390,14 @@ class EightByEightRestoreTrigger(_PollingTrigger):
         poll_interval: float = 600.0,
         timeout_at: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(
             eightbyeight_conn_id=eightbyeight_conn_id,
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
+            not_before=not_before,
         )
         self.objects = [{"id": o["id"], "region": o.get("region")} for o in objects]
         self._last_pending: list[str] | None = None  # what the last good poll saw (not serialised)
