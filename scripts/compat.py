@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UV = ROOT / ".tools" / "bin" / "uv"
 WORK = ROOT / ".compat"
 #: What the suite needs besides the provider (the e2e tests, with their browser, are not run here).
-TEST_TOOLS = ("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3", "moto[server]>=5.1")
+TEST_TOOLS = ("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3", "moto[server]>=5.1", "hypothesis>=6")
 #: The quick suite: what `make test-quick` runs.
 MARKERS = "not reliability and not e2e"
 
