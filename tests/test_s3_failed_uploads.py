@@ -6,29 +6,26 @@ injected with a botocore event handler on the s3fs client Airflow uses (moto can
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import hashlib
 import io
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import FaultRule
 from airflow_provider_eightbyeight.transfer import storage
 from airflow_provider_eightbyeight.transfer.engine import TransferError
 from tests.helpers import BUCKET
+from tests.s3_faults import HANG_SECONDS, AbortPlan, S3Calls, capture_unraisable, s3_calls, uploads
 
 MIB = 2**20
 PREFIX = "failed-uploads"
-HANG_SECONDS = 20.0  # longer than the test allows a failed run to take, far shorter than a pytest timeout
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -44,93 +41,22 @@ def stored(client: Any, prefix: str) -> dict[str, int]:
     return found
 
 
-def uploads(client: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """The multipart uploads in progress under ``prefix``."""
-    return client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
-
-
-def abort_all(client: Any) -> None:
-    for upload in uploads(client):
-        client.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
-
-
-def refused(operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, operation)
-
-
-class S3Calls:
-    """
-    Faults and observations on the s3fs client Airflow's ``ObjectStoragePath`` uses for ``aws_moto``.
-
-    ``abort`` sets what ``AbortMultipartUpload`` does: ``None`` (S3 answers), ``"fails once"`` (each upload's
-    first abort is refused), ``"refused always"`` or ``"hangs"``. ``published`` lists every key a
-    ``PutObject`` or ``CompleteMultipartUpload`` was sent for; ``aborts`` every abort asked, by upload id.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.abort: str | None = None
-        self.listing_refused = False
-        self.published: list[str] = []
-        self.aborts: list[str] = []
-        self.failed_aborts = 0
-        events = client.meta.events
-        events.register("provide-client-params.s3.PutObject", self._publish, unique_id="t-put")
-        events.register("provide-client-params.s3.CompleteMultipartUpload", self._publish, unique_id="t-complete")
-        events.register("provide-client-params.s3.AbortMultipartUpload", self._seen_abort, unique_id="t-seen")
-        events.register("before-call.s3.AbortMultipartUpload", self._abort, unique_id="t-abort")
-        events.register("before-call.s3.ListMultipartUploads", self._list, unique_id="t-list")
-
-    def close(self) -> None:
-        events = self.client.meta.events
-        events.unregister("provide-client-params.s3.PutObject", unique_id="t-put")
-        events.unregister("provide-client-params.s3.CompleteMultipartUpload", unique_id="t-complete")
-        events.unregister("provide-client-params.s3.AbortMultipartUpload", unique_id="t-seen")
-        events.unregister("before-call.s3.AbortMultipartUpload", unique_id="t-abort")
-        events.unregister("before-call.s3.ListMultipartUploads", unique_id="t-list")
-
-    def _publish(self, params: dict[str, Any], **_: Any) -> None:
-        self.published.append(params["Key"])
-
-    def _seen_abort(self, params: dict[str, Any], **_: Any) -> None:
-        self.aborts.append(params["UploadId"])
-
-    async def _abort(self, **_: Any) -> None:
-        upload_id = self.aborts[-1]
-        if self.abort == "hangs":
-            self.failed_aborts += 1
-            await asyncio.sleep(HANG_SECONDS)
-        elif self.abort == "refused always" or (self.abort == "fails once" and self.aborts.count(upload_id) == 1):
-            self.failed_aborts += 1
-            raise refused("AbortMultipartUpload")
-
-    def _list(self, **_: Any) -> None:
-        if self.listing_refused:
-            raise refused("ListMultipartUploads")
+PLANS: dict[str, AbortPlan] = {
+    "fails once": lambda upload_id, attempt: "refuse" if attempt == 1 else None,
+    "refused always": lambda upload_id, attempt: "refuse",
+    "hangs": lambda upload_id, attempt: "hang",
+}
 
 
 @pytest.fixture
-def s3_calls(s3: Any) -> Iterator[S3Calls]:
-    from airflow.sdk import ObjectStoragePath
-
-    fs = ObjectStoragePath(f"s3://aws_moto@{BUCKET}/").fs
-    calls = S3Calls(fs.s3)
-    abort_all(s3)
-    yield calls
-    calls.close()
-    abort_all(s3)  # other tests count the bucket's uploads
+def calls(s3: Any) -> Iterator[S3Calls]:
+    with s3_calls(s3) as observed:
+        yield observed
 
 
 @pytest.fixture
 def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What ``__del__`` methods raised (Python prints them as ``Exception ignored in ...``)."""
-    seen: list[str] = []
-
-    def hook(info: Any) -> None:
-        seen.append(f"{info.exc_type.__name__}: {info.exc_value} in {info.object!r}")
-
-    monkeypatch.setattr(sys, "unraisablehook", hook)
-    return seen
+    return capture_unraisable(monkeypatch)
 
 
 def logged(caplog: Any, capsys: Any) -> str:
@@ -150,12 +76,12 @@ def big_object(emulator: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("fault", ["fails once", "refused always", "hangs"])
 def test_a_cut_download_whose_abort_fails_is_never_published(
-    make_hook, emulator, s3, s3_calls, unraisable, caplog, monkeypatch, fault
+    make_hook, emulator, s3, calls, unraisable, caplog, monkeypatch, fault
 ):
     monkeypatch.setattr(storage, "ABORT_TIMEOUT", 0.5)  # per attempt: a hanging abort costs seconds, not hours
     make_hook(max_retries=1)  # two download attempts, two multipart uploads
     big = big_object(emulator)
-    s3_calls.abort = fault
+    calls.plan = PLANS[fault]
     op = EightByEightTransferOperator(
         task_id="big", destination=f"s3://aws_moto@{BUCKET}/{PREFIX}/", object_ids=[big["id"]]
     )
@@ -165,22 +91,22 @@ def test_a_cut_download_whose_abort_fails_is_never_published(
     elapsed = time.monotonic() - started
     gc.collect()  # fsspec's __del__ would complete the upload with the partial bytes
     assert stored(s3, f"{PREFIX}/") == {}
-    assert [k for k in s3_calls.published if "/_manifests/" not in k] == []  # not even for a moment
+    assert [k for k in calls.published if "/_manifests/" not in k] == []  # not even for a moment
     assert unraisable == []
     assert elapsed < HANG_SECONDS, f"the failed run took {elapsed:.1f}s"
-    [first, second] = list(dict.fromkeys(s3_calls.aborts))  # one upload per attempt, each aborted
+    [first, second] = list(dict.fromkeys(calls.aborts))  # one upload per attempt, each aborted
     left = {u["UploadId"] for u in uploads(s3, f"{PREFIX}/")}
     if fault == "fails once":
-        assert s3_calls.aborts == [first, first, second, second]  # refused, then asked again
+        assert calls.aborts == [first, first, second, second]  # refused, then asked again
         assert left == set()
     else:
-        assert s3_calls.aborts.count(first) == storage.ABORT_ATTEMPTS
+        assert calls.attempts(first) == calls.attempts(second) == storage.ABORT_ATTEMPTS
         assert left == {first, second}
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "abort" in r.getMessage()]
     assert warned and all(f"s3://{BUCKET}/{PREFIX}/" in text for text in warned), warned
     assert not any("testing" in text for text in warned)  # moto's access key and secret
     # the next run: S3 answers again; it aborts what the failed run left and copies the object to its name
-    s3_calls.abort = None
+    calls.plan = None
     emulator.clear_faults()
     monkeypatch.setattr(storage, "STALE_UPLOAD_IDLE", timedelta(0))  # moto's parts are seconds old
     summary = op.execute({})
@@ -193,7 +119,7 @@ def test_a_cut_download_whose_abort_fails_is_never_published(
     assert unraisable == []
 
 
-def test_a_discarded_upload_prints_no_ignored_exception(make_hook, emulator, s3, s3_calls, unraisable):
+def test_a_discarded_upload_prints_no_ignored_exception(make_hook, emulator, s3, calls, unraisable):
     make_hook(max_retries=0)
     big = big_object(emulator)
     op = EightByEightTransferOperator(
@@ -204,6 +130,21 @@ def test_a_discarded_upload_prints_no_ignored_exception(make_hook, emulator, s3,
     gc.collect()
     assert unraisable == []
     assert stored(s3, f"{PREFIX}/") == {} and uploads(s3, f"{PREFIX}/") == []
+
+
+def test_an_upload_s3_refuses_to_complete_is_aborted(make_hook, emulator, s3, calls, unraisable):
+    make_hook(max_retries=0)
+    big = emulator.add_object("us-east", size=12 * MIB, type="screenrecording")
+    calls.complete_refused = True
+    summary = EightByEightTransferOperator(
+        task_id="big", destination=f"s3://aws_moto@{BUCKET}/{PREFIX}/", object_ids=[big["id"]], fail_on_error=False
+    ).execute({})
+    gc.collect()
+    assert summary["copied"] == 0 and summary["failed"] == 1
+    assert stored(s3, f"{PREFIX}/") == {}
+    assert uploads(s3, f"{PREFIX}/") == []  # aborted there and then, not left for the next run
+    assert len(set(calls.aborts)) == 1
+    assert unraisable == []
 
 
 # ---------------------------------------------------------------------------- any fsspec file
@@ -303,7 +244,7 @@ def test_the_stale_upload_rule(initiated, last_part, run_started, stale):
     assert storage.is_stale_upload(initiated, last_part, run_started=run_started, now=NOW, idle=15 * MINUTE) is stale
 
 
-def test_a_concurrent_writers_upload_is_not_aborted(make_hook, emulator, s3, s3_calls, caplog, capsys):
+def test_a_concurrent_writers_upload_is_not_aborted(make_hook, emulator, s3, calls, caplog, capsys):
     make_hook()
     small = emulator.objects("us-east", states="AVAILABLE")[0]
     part = b"x" * (5 * MIB)
@@ -322,7 +263,7 @@ def test_a_concurrent_writers_upload_is_not_aborted(make_hook, emulator, s3, s3_
         summary = op.execute({})
     assert summary["copied"] == 1
     assert {u["UploadId"] for u in uploads(s3)} == {busy, elsewhere}
-    assert dead in s3_calls.aborts and busy not in s3_calls.aborts
+    assert dead in calls.aborts and busy not in calls.aborts
     assert "Aborted 1 multipart upload(s) left by failed or interrupted runs" in logged(caplog, capsys)
     # the concurrent writer finishes its upload as if nothing happened
     s3.complete_multipart_upload(
@@ -334,11 +275,11 @@ def test_a_concurrent_writers_upload_is_not_aborted(make_hook, emulator, s3, s3_
     assert s3.get_object(Bucket=BUCKET, Key=busy_key)["Body"].read() == part
 
 
-def test_a_failing_clean_up_does_not_fail_the_run(make_hook, emulator, s3, s3_calls, caplog, capsys):
+def test_a_failing_clean_up_does_not_fail_the_run(make_hook, emulator, s3, calls, caplog, capsys):
     make_hook()
     small = emulator.objects("us-east", states="AVAILABLE")[0]
     dead = s3.create_multipart_upload(Bucket=BUCKET, Key=f"{PREFIX}/dead.bin")["UploadId"]
-    s3_calls.listing_refused = True
+    calls.listing_refused = True
     with caplog.at_level(logging.WARNING):
         summary = EightByEightTransferOperator(
             task_id="small", destination=f"s3://aws_moto@{BUCKET}/{PREFIX}/", object_ids=[small["id"]]

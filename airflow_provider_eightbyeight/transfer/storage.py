@@ -106,8 +106,11 @@ def url_of(path: Any) -> str:
 @contextmanager
 def remote_file(path: Any, block_size: int = DEFAULT_BLOCK_SIZE, *, replace: bool = True) -> Iterator[IO[bytes]]:
     """
-    Write an object-store key; published only by a clean exit, aborted on an exception.
+    Write an object-store key; published only by a clean exit, aborted on an exception (see
+    :func:`discard_upload`), also when completing the upload fails.
 
+    :param path: the key's ``ObjectStoragePath``.
+    :param block_size: the upload's part size.
     :param replace: when ``False``, the key is looked up afresh just before the upload completes and the
         upload is aborted with :class:`FileExistsError` if another writer published it meanwhile (object
         stores offer no atomic create-if-absent here, so a window of one request remains).
