@@ -8,10 +8,11 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from itertools import islice
 from typing import Any
 
 from airflow_provider_eightbyeight.timeutil import parse_api_time
@@ -94,6 +95,30 @@ def id_problem(value: Any) -> str | None:
     if value in (".", ".."):
         return "it is a relative path segment ('.' or '..')"
     return None
+
+
+def usable(
+    objects: Iterable[StoredObject], limit: int, on_skip: Callable[[StoredObject], None] | None = None
+) -> Iterator[StoredObject]:
+    """
+    The first ``limit`` objects whose id can be used (:func:`id_problem`), in order; reading stops there.
+
+    An object whose id cannot be used is no use to any later step (it can be neither read, copied nor
+    deleted), so it is not counted and does not take a place within ``limit``; it is passed to ``on_skip``.
+
+    :param objects: objects as a search yields them (read lazily).
+    :param limit: how many usable objects are wanted at most.
+    :param on_skip: Optional. Called with each object skipped for its id.
+    """
+
+    def keep(obj: StoredObject) -> bool:
+        if id_problem(obj.id) is None:
+            return True
+        if on_skip is not None:
+            on_skip(obj)
+        return False
+
+    return islice(filter(keep, objects), max(0, limit))
 
 
 def _show(value: Any) -> str:

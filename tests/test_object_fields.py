@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_eightbyeight.models import StoredObject, id_problem, is_plain_md5
+from airflow_provider_eightbyeight.models import StoredObject, id_problem, is_plain_md5, usable
 
 MD5 = "0f3a5c7e9b1d2f4a6c8e0b2d4f6a8c0e"
 GOOD: dict[str, Any] = {
@@ -227,3 +227,30 @@ def test_the_dataclass_api_still_works():
     obj = StoredObject(id="x", name="y.mp3", size=3)
     assert obj.problem is None and obj.md5 is None and obj.to_summary()["id"] == "x"
     assert "problem" not in obj.to_summary()
+
+
+@pytest.mark.parametrize(
+    ("ids", "limit", "kept", "skipped"),
+    [
+        (["a", "b", "c"], 2, ["a", "b"], []),
+        ([" a", "b", "c"], 2, ["b", "c"], [" a"]),  # an unusable id takes no place within the limit
+        (["a/b", "", "c"], 5, ["c"], ["a/b", ""]),
+        (["a", "b"], 0, [], []),
+    ],
+)
+def test_usable_keeps_the_first_objects_whose_id_can_be_used(ids, limit, kept, skipped):
+    seen: list[str] = []
+    objects = [StoredObject(id=i, region="us-east") for i in ids]
+    assert [o.id for o in usable(objects, limit, lambda o: seen.append(o.id))] == kept
+    assert seen == skipped
+
+
+def test_usable_reads_no_further_than_it_needs():
+    read: list[int] = []
+
+    def objects():
+        for n in range(1000):
+            read.append(n)
+            yield StoredObject(id=f"o{n}", region="us-east")
+
+    assert len(list(usable(objects(), 3))) == 3 and len(read) == 3

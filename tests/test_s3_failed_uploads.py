@@ -12,7 +12,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -221,7 +221,7 @@ def test_any_fsspec_file_is_closed_without_commit_when_its_discard_fails(monkeyp
 
 # ---------------------------------------------------------------------------- stale multipart uploads
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
@@ -28,6 +30,18 @@ def test_poke_pushes_matching_ids(conn, emulator):
     want = {o["id"] for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] == "callrecording"}
     assert result.is_done and set(result.xcom_value) == want
     assert not EightByEightObjectsSensor(task_id="s2", object_types=["meeting"], min_count=999).poke({}).is_done
+
+
+def test_an_object_whose_id_cannot_be_used_neither_counts_nor_hides_a_usable_match(conn, emulator):
+    calls = [o for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] == "callrecording"]
+    first = datetime.fromisoformat(min(o["createdTime"] for o in calls)).replace(tzinfo=timezone.utc)
+    emulator.add_object("us-east", type="callrecording", object_id=" padded", created=first - timedelta(minutes=1))
+    # min_count is every usable match; the unusable one sorts first (createdTime ASC), inside the read limit
+    enough = EightByEightObjectsSensor(task_id="s", object_types=["callrecording"], min_count=len(calls), max_ids=1)
+    result = enough.poke({})
+    assert result.is_done and result.xcom_value == [min(calls, key=lambda o: o["createdTime"])["id"]]
+    too_many = EightByEightObjectsSensor(task_id="t", object_types=["callrecording"], min_count=len(calls) + 1)
+    assert not too_many.poke({}).is_done
 
 
 def test_non_deferrable_sensor_times_out(conn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.module_loading import import_string
@@ -84,6 +85,27 @@ async def test_objects_trigger_times_out_with_a_count(make_hook, emulator):
     )
     event = await asyncio.wait_for(first_event(trigger), 10)
     assert event["status"] == "timeout" and event["count"] == 0
+
+
+@pytest.mark.asyncio
+async def test_objects_trigger_counts_only_objects_whose_id_can_be_used(make_hook, emulator):
+    make_hook()
+    transcripts = [o for o in emulator.objects("us-east", states="AVAILABLE") if o["type"] == "transcription"]
+    first = datetime.fromisoformat(min(o["createdTime"] for o in transcripts)).replace(tzinfo=timezone.utc)
+    emulator.add_object("us-east", type="transcription", object_id=" padded", created=first - timedelta(minutes=1))
+    trigger = EightByEightObjectsTrigger(
+        eightbyeight_conn_id="eightbyeight_default",
+        filter="type==transcription",
+        min_count=len(transcripts) + 1,
+        poll_interval=0.1,
+        timeout_at=time.time() + 0.5,
+    )
+    event = await asyncio.wait_for(first_event(trigger), 10)
+    assert event["status"] == "timeout" and event["count"] == len(transcripts), event
+    exact = EightByEightObjectsTrigger(
+        eightbyeight_conn_id="eightbyeight_default", filter="type==transcription", min_count=len(transcripts)
+    )
+    assert await asyncio.wait_for(first_event(exact), 10) == {"status": "success", "count": len(transcripts)}
 
 
 @pytest.mark.asyncio

@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import EightByEightError
-from airflow_provider_eightbyeight.models import id_problem
+from airflow_provider_eightbyeight.models import StoredObject, usable
 from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, ObjectCriteriaMixin
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObjectsTrigger
 
@@ -97,10 +97,12 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         limit = max(self._min_count(), self.max_ids + 1)
         seen = 0
         ids: list[str] = []
-        for obj in self.hook.iter_objects(self.object_filter(), max_objects=limit, **self.search_regions()):
-            if id_problem(obj.id):  # no use to anyone downstream: not counted, not pushed
-                self.log.warning("Ignoring object %r, whose id cannot be used: %s", obj.id, obj.problem)
-                continue
+        found = self.hook.iter_objects(self.object_filter(), **self.search_regions())
+
+        def skipped(obj: StoredObject) -> None:
+            self.log.warning("Ignoring object %r, whose id cannot be used: %s", obj.id, obj.problem)
+
+        for obj in usable(found, limit, skipped):  # no use to anyone downstream: not counted, not pushed
             seen += 1
             if len(ids) < self.max_ids:
                 ids.append(obj.id)

@@ -296,6 +296,26 @@ class EightByEightEmulator:
         )
         return record.to_dict()
 
+    def set_object_wire(
+        self,
+        object_id: str,
+        *,
+        wire: dict[str, Any] | None = None,
+        wire_drop: Sequence[str] = (),
+        wire_item: Any = NO_ITEM,
+    ) -> dict[str, Any]:
+        """
+        Change how search and get send an existing object from now on (mid-run malformed metadata), with the
+        arguments of :meth:`add_object`; with none, it is sent in its true form again. Returns its true form.
+        """
+        try:
+            record = self.store.set_wire(object_id, wire, wire_drop, None if wire_item is NO_ITEM else (wire_item,))
+        except StoreError as exc:
+            if exc.status == 404:
+                raise KeyError(object_id) from exc
+            raise ValueError(exc.message) from exc
+        return record.to_dict()
+
     def set_object_state(self, object_id: str, state: str) -> dict[str, Any]:
         """Force an object's state; returns the updated dict."""
         try:

@@ -570,6 +570,24 @@ class Store:
             result = copy.copy(record)
         return result
 
+    def set_wire(
+        self,
+        object_id: str,
+        wire_patch: dict[str, Any] | None = None,
+        wire_drop: Sequence[str] = (),
+        wire_item: tuple[Any] | None = None,
+    ) -> ObjectRecord:
+        """Change how search and get send an existing object (see :meth:`add_object`); no arguments: its true form."""
+        if wire_patch is not None and not isinstance(wire_patch, dict):
+            raise StoreError(400, f"wire must be an object of fields, got {type(wire_patch).__name__}")
+        with self.lock:
+            record = self._record(object_id)
+            record.wire_patch = dict(wire_patch) if wire_patch is not None else None
+            record.wire_drop = tuple(wire_drop)
+            record.wire_item = wire_item
+            self._touch()
+            return copy.copy(record)
+
     def set_state(self, object_id: str, state: str) -> ObjectRecord:
         """Force an object's state (cancels a pending restore); bumps updatedTime."""
         state = state.upper()

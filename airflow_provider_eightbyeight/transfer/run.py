@@ -831,7 +831,7 @@ class TransferRun:
                 self._add(
                     self.engine.failed_record(record.id, None, "no longer found at 8x8 after the bulk wait", obj=gone)
                 )
-            elif not found.is_available:
+            elif not found.is_available or found.problem:  # its state changed, or 8x8 now sends it malformed
                 self._forget_waiting(record)
                 self._triage(found, [], final=False, after="(its state changed during the run)")
             elif record.path:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
@@ -402,7 +402,7 @@ def is_stale_upload(
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def abort_stale_uploads(root: Any, log: Any, *, idle: timedelta | None = None) -> int:
@@ -500,4 +500,4 @@ def _store_time(response: dict[str, Any]) -> datetime:
     """The store's clock from a response's ``Date`` header (S3's times are compared with it), else ours."""
     with suppress(Exception):
         return _utc(parsedate_to_datetime(response["ResponseMetadata"]["HTTPHeaders"]["date"]))
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)

@@ -32,6 +32,7 @@ from airflow_provider_eightbyeight.errors import (
     RegionError,
 )
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+from airflow_provider_eightbyeight.models import usable
 
 _MODULE = "airflow_provider_eightbyeight.triggers.eightbyeight"
 
@@ -267,11 +268,9 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         )
 
     def count(self, hook: EightByEightHook) -> int:
-        """Matching objects, counted up to ``min_count``."""
-        found = hook.iter_objects(
-            self.filter, region=self.region, all_regions=self.all_regions, max_objects=self.min_count
-        )
-        self._last_count = sum(1 for _ in found)
+        """Matching objects whose id can be used, counted up to ``min_count``."""
+        found = hook.iter_objects(self.filter, region=self.region, all_regions=self.all_regions)
+        self._last_count = sum(1 for _ in usable(found, self.min_count))
         return self._last_count
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
