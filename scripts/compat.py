@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,9 @@ WORK = ROOT / ".compat"
 TEST_TOOLS = ("pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.3", "moto[server]>=5.1", "hypothesis>=6")
 #: The quick suite: what `make test-quick` runs.
 MARKERS = "not reliability and not e2e"
+#: Cells run at once (``COMPAT_JOBS``): their suites mostly wait on sockets and timers, so the three cells
+#: together take about as long as the slowest one on a 2-core machine.
+JOBS = 3
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,21 @@ def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     return outcome.returncode == 0, summary, origin
 
 
+def one_cell(cell: Cell, wheel: Path) -> tuple[Cell, bool, str, str, float]:
+    """Prepare and test one cell: ``(cell, passed, summary, Airflow version, seconds)``."""
+    started = time.monotonic()
+    print(f"[{cell.name}] preparing ({cell.notes}) ...", flush=True)
+    try:
+        python, action = prepare(cell, wheel)
+        print(f"[{cell.name}] environment {action}; running the quick suite ...", flush=True)
+        passed, summary, origin = test(cell, python)
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        passed, summary, origin = False, str(err)[:500], ""
+    print(f"[{cell.name}] {'PASSED' if passed else 'FAILED'}: {summary}", flush=True)
+    versions = origin.split(" ")[-1] if origin else "?"
+    return cell, passed, summary, versions, time.monotonic() - started
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -151,21 +170,10 @@ def main(argv: list[str]) -> int:
     wheel = Path(argv[0]).resolve()
     wanted = set(argv[1:])
     cells = [c for c in CELLS if not wanted or c.name in wanted]
-    rows = []
-    ok = True
-    for cell in cells:
-        started = time.monotonic()
-        print(f"[{cell.name}] preparing ({cell.notes}) ...", flush=True)
-        try:
-            python, action = prepare(cell, wheel)
-            print(f"[{cell.name}] environment {action}; running the quick suite ...", flush=True)
-            passed, summary, origin = test(cell, python)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            passed, summary, origin = False, str(err)[:500], ""
-        ok = ok and passed
-        versions = origin.split(" ")[-1] if origin else "?"
-        rows.append((cell, passed, summary, versions, time.monotonic() - started))
-        print(f"[{cell.name}] {'PASSED' if passed else 'FAILED'}: {summary}", flush=True)
+    jobs = max(1, int(os.environ.get("COMPAT_JOBS", JOBS)))
+    with ThreadPoolExecutor(jobs) as pool:
+        rows = list(pool.map(lambda cell: one_cell(cell, wheel), cells))
+    ok = all(passed for _, passed, *_ in rows)
     print("\nCompatibility matrix (the built wheel, installed; quick suite):")
     print("| cell | Python | Airflow | result | time | notes |\n|---|---|---|---|---|---|")
     for cell, passed, summary, airflow, seconds in rows:
