@@ -44,8 +44,8 @@ dist: $(STAMP)
 	$(UV) build --quiet --python $(PYTHON) --out-dir dist
 	$(BIN)/python scripts/check_dist.py dist
 
-## test-compat: install the built wheel into fresh environments (Airflow 3.3 on Python 3.10 and 3.13, the Airflow
-## 3.2 floor on 3.11) and run the quick suite in each; prints the matrix. Environments are reused (.compat/).
+## test-compat: install the built wheel into fresh environments (Airflow 2.11, 3.0, 3.1, 3.2 and 3.3 on Python
+## 3.10-3.13) and run the quick suite in each; prints the matrix. Environments are reused (.compat/).
 test-compat: dist proxy
 	$(BIN)/python scripts/compat.py $$(ls dist/*.whl)
 

@@ -3,6 +3,10 @@ The ``eightbyeight`` connection type and its form fields. Pure constants.
 
 Kept free of Airflow imports: Airflow's ProvidersManager imports this (through ``get_provider_info``)
 while Airflow itself may still be initialising.
+
+Airflow 3.2+ builds the form from ``conn-fields`` and ``ui-field-behaviour`` in the provider info. Older
+Airflows (2.11's Flask-AppBuilder UI, 3.0 and 3.1) ask the hook instead: :func:`form_widgets` and
+:func:`field_behaviour` give them the same fields as WTForms widgets, built from the same definitions.
 """
 
 from __future__ import annotations
@@ -98,3 +102,55 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["boolean", "null"], "default": False},
     },
 }
+
+#: How the standard fields look (``ui-field-behaviour``): Port stays visible, since Airflow 3.3's Test button
+#: only works for a connection stored with a port (README, "Test button"); 8x8 itself needs none. Airflow 3
+#: shows placeholders of the standard fields only; the extra fields' defaults are in their descriptions.
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["host", "schema"],
+    "relabeling": {"login": "API key", "password": "Secret", "port": PORT_LABEL},
+    "placeholders": {
+        "login": "API key from 8x8 Admin Console > API Keys",
+        "password": "The key's secret",
+        "port": "0",
+    },
+}
+
+
+def field_behaviour() -> dict[str, Any]:
+    """:data:`UI_FIELD_BEHAVIOUR` as ``BaseHook.get_ui_field_behaviour`` returns it (Airflow below 3.2)."""
+    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+
+def _kind(field: dict[str, Any]) -> str:
+    schema = field["schema"]
+    types = [t for t in schema["type"] if t != "null"]
+    return "password" if schema.get("format") == "password" else types[0]
+
+
+def form_widgets() -> dict[str, Any]:
+    """
+    :data:`CONN_FIELDS` as WTForms fields, as ``BaseHook.get_connection_form_widgets`` returns them (Airflow
+    below 3.2). Needs ``wtforms`` and ``flask_appbuilder`` (Airflow 2.11 has them; on 3.0 and 3.1 they come
+    with apache-airflow-providers-fab): without them Airflow shows the standard fields and the Extra box.
+    """
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
+    from wtforms.validators import NumberRange, Optional
+
+    widgets: dict[str, Any] = {}
+    for name, field in CONN_FIELDS.items():
+        label, description, kind = field["label"], field["description"], _kind(field)
+        schema = field["schema"]
+        if kind == "boolean":
+            widgets[name] = BooleanField(label, description=description, default=schema.get("default", False))
+        elif kind == "integer":
+            limits = NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))
+            widgets[name] = IntegerField(
+                label, description=description, widget=BS3TextFieldWidget(), validators=[Optional(), limits]
+            )
+        elif kind == "password":
+            widgets[name] = PasswordField(label, description=description, widget=BS3PasswordFieldWidget())
+        else:  # strings, and numbers (a StringField keeps "60.5"; the hook validates it with a clear error)
+            widgets[name] = StringField(label, description=description, widget=BS3TextFieldWidget())
+    return widgets

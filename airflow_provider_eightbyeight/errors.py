@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow_provider_eightbyeight.compat import AirflowException
 
 #: Longest server message quoted in an exception; the rest is cut to keep task logs readable.
 MAX_SERVER_MESSAGE = 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_eightbyeight import __version__
-from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, CONN_TYPE, PORT_LABEL
+from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
 INTEGRATION = "8x8 Cloud Storage"
 
@@ -61,19 +61,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONN_TYPE,
                 "hook-class-name": "airflow_provider_eightbyeight.hooks.eightbyeight.EightByEightHook",
                 "hook-name": INTEGRATION,
-                "ui-field-behaviour": {
-                    # Port stays visible: Airflow 3.3's Test button only works for a connection stored with
-                    # a port (README, "Test button"); 8x8 itself needs none.
-                    "hidden-fields": ["host", "schema"],
-                    "relabeling": {"login": "API key", "password": "Secret", "port": PORT_LABEL},
-                    # Airflow 3 shows placeholders of the standard fields only; the extra fields' defaults are
-                    # in their descriptions (CONN_FIELDS).
-                    "placeholders": {
-                        "login": "API key from 8x8 Admin Console > API Keys",
-                        "password": "The key's secret",
-                        "port": "0",
-                    },
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CONN_FIELDS,
             }
         ],

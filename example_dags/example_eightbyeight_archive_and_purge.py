@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.providers.common.compat.sdk import dag
 
+from airflow_provider_eightbyeight.compat import CronDataIntervalTimetable
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 
 DESTINATION = "{{ var.value.get('eightbyeight_archive', 'file:///tmp/eightbyeight/archive/') }}"

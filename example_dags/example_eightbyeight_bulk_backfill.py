@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import conf, dag, task
+from airflow.providers.common.compat.sdk import conf, dag, task
 
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.partition import windows

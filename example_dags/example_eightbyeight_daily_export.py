@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.providers.common.compat.sdk import Asset, dag, task
 
+from airflow_provider_eightbyeight.compat import CronDataIntervalTimetable
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.sensors import EightByEightObjectsSensor
 
 DESTINATION = "{{ var.value.get('eightbyeight_destination', 'file:///tmp/eightbyeight/daily/') }}"
 #: Downstream DAGs can schedule on this asset; each event carries the run's counts and manifest.
-DAILY_RECORDINGS = Asset(name="eightbyeight_daily_recordings")
+DAILY_RECORDINGS = Asset("eightbyeight_daily_recordings")  # a Dataset of that URI on Airflow 2
 WINDOW = {"created_after": "{{ data_interval_start }}", "created_before": "{{ data_interval_end }}"}
 
 

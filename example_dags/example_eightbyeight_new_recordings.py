@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-from airflow.sdk import Asset, AssetWatcher, dag
+from airflow.providers.common.compat.sdk import Asset, dag
 
+from airflow_provider_eightbyeight.compat import AssetWatcher
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.triggers.new_objects import EightByEightNewObjectsTrigger
 

@@ -2,9 +2,10 @@
 The compatibility matrix (``make test-compat``): the **built wheel** (not the source tree) installed into a
 fresh environment per cell, and the quick suite run against it there.
 
-Cells: Airflow 3.3 (newest, as pinned for development) on Python 3.10 and 3.13; the declared floor, Airflow
-3.2.x, on Python 3.11, resolved as of its release with ``uv pip install --exclude-newer`` (the offline stand-in
-for Airflow's constraints files: Airflow 3.2 with today's newest dependencies does not run). Environments live
+Cells (:data:`CELLS`): Airflow 2.11, 3.0, 3.1 and 3.2 on the Pythons their managed services run, and 3.3 on
+Python 3.10, 3.12 and 3.13 (3.11 is ``make test``'s). Older Airflows resolve as of their release with ``uv pip
+install --exclude-newer`` (the offline stand-in for Airflow's constraints files), with the packages in
+``Cell.newer`` as of :data:`NOW`. Environments live
 in ``.compat/<cell>/`` and are reused while their requirements stay the same (only the wheel is reinstalled).
 The tests run from a copy of ``tests/`` and ``example_dags/`` outside the source tree, so the package can only
 be imported from the wheel; each cell prints where it was imported from.
@@ -36,6 +37,8 @@ MARKERS = "not reliability and not e2e"
 #: Cells run at once (``COMPAT_JOBS``): their suites mostly wait on sockets and timers, so the three cells
 #: together take about as long as the slowest one on a 2-core machine.
 JOBS = 3
+#: The date packages in ``Cell.newer`` are resolved as of (the day these cells were last checked).
+NOW = "2026-12-01"
 
 
 @dataclass(frozen=True)
@@ -45,28 +48,48 @@ class Cell:
     requirements: tuple[str, ...]
     exclude_newer: str | None = None
     notes: str = ""
+    #: Packages resolved as of a later date than ``exclude_newer`` (``--exclude-newer-package``): what a user on a
+    #: constraints file upgrades past it, such as the common-compat release this provider needs.
+    newer: tuple[str, ...] = ()
     extras: tuple[str, ...] = field(default=("amazon", "openlineage"))
 
 
 CELLS = (
+    Cell(
+        "py3.12-airflow2.11",
+        "3.12",
+        ("apache-airflow==2.11.2",),
+        notes="Airflow 2 (MWAA 2.11.2 and Composer's default image run 2.11; MWAA on Python 3.12)",
+    ),
+    Cell(
+        "py3.12-airflow3.0",
+        "3.12",
+        # Airflow 3.0's UI reads every provider's extra fields through Flask-AppBuilder (MWAA installs it)
+        ("apache-airflow==3.0.6", "apache-airflow-providers-fab"),
+        exclude_newer="2025-09-20",  # universal-pathlib 0.3 (2025-09-29) breaks 3.0's ObjectStoragePath
+        newer=("apache-airflow-providers-common-compat",),
+        notes="MWAA 3.0.6 (Python 3.12), resolved as of 2025-09-20",
+    ),
+    Cell("py3.11-airflow3.1", "3.11", ("apache-airflow==3.1.8",), notes="Composer 3 3.1.8; no conn-fields"),
+    Cell(
+        "py3.11-airflow3.2",
+        "3.11",
+        ("apache-airflow==3.2.2",),
+        exclude_newer="2026-07-20",
+        notes="the first Airflow with conn-fields, resolved as of 2026-07-20",
+    ),
     Cell(
         "py3.10-airflow3.3",
         "3.10",
         ("apache-airflow==3.3.2",),  # amazon 9.39 needs Python 3.11: the newest provider releases for 3.10
         notes="oldest Python; providers as resolved for 3.10",
     ),
+    Cell("py3.12-airflow3.3", "3.12", ("apache-airflow==3.3.2",), notes="MWAA's Python"),
     Cell(
         "py3.13-airflow3.3",
         "3.13",
         ("apache-airflow==3.3.2", "apache-airflow-providers-amazon[s3fs]==9.39.0"),
         notes="newest Python",
-    ),
-    Cell(
-        "py3.11-airflow3.2",
-        "3.11",
-        ("apache-airflow==3.2.2",),
-        exclude_newer="2026-07-20",
-        notes="the declared floor, resolved as of 2026-07-20",
     ),
 )
 
@@ -96,11 +119,19 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
     if interpreter is None:
         raise RuntimeError(f"no Python {cell.python} on this machine (pyenv install {cell.python})")
     spec = json.dumps(
-        {"python": cell.python, "requirements": cell.requirements, "exclude": cell.exclude_newer, "tools": TEST_TOOLS}
+        {
+            "python": cell.python,
+            "requirements": cell.requirements,
+            "exclude": cell.exclude_newer,
+            "newer": cell.newer,
+            "tools": TEST_TOOLS,
+        }
     )
     stamp = folder / "requirements.json"
     target = f"{wheel}[{','.join(cell.extras)}]"
     date = ["--exclude-newer", cell.exclude_newer] if cell.exclude_newer else []
+    for package in cell.newer:
+        date += ["--exclude-newer-package", f"{package}={NOW}"]
     if stamp.exists() and stamp.read_text() == spec and python.exists():
         done = run([str(UV), "pip", "install", "--quiet", "--python", str(python), "--reinstall-package",
                     "airflow-provider-eightbyeight", "--no-deps", str(wheel)])  # fmt: skip
@@ -145,6 +176,9 @@ def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     (WORK / cell.name / "pytest.log").write_text(outcome.stdout + outcome.stderr)
     lines = [line for line in outcome.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     summary = lines[-1].strip("= ") if lines else outcome.stdout[-300:]
+    failed = [line for line in outcome.stdout.splitlines() if line.startswith(("FAILED tests/", "ERROR tests/"))]
+    if failed:  # CI shows only the end of the output: name what failed there
+        summary += "; " + "; ".join(line[:200] for line in failed[:10])
     return outcome.returncode == 0, summary, origin
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,6 +34,7 @@ os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-jwt-secret")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_EIGHTBYEIGHT_DEFAULT", None)
 
+from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS  # noqa: E402
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook  # noqa: E402
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE  # noqa: E402
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig  # noqa: E402
@@ -133,9 +135,16 @@ def airflow_db() -> None:
 @pytest.fixture(scope="session")
 def example_dagbag(airflow_db: None) -> Any:
     """The example DAGs, parsed as Airflow parses them."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dagbag
 
-    return DagBag(dag_folder=str(ROOT / "example_dags"))
+    bag = dagbag(dag_folder=str(ROOT / "example_dags"))
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        # Airflow 3.0's dag.test() refuses assets the DB does not know (the DAG processor records them)
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        DagBundlesManager().sync_bundles_to_db()
+        bag.sync_to_db("dags-folder", None)
+    return bag
 
 
 @pytest.fixture
@@ -163,8 +172,12 @@ def run_dag(example_dagbag: Any, emulator: EightByEightEmulator, monkeypatch: py
         dag = example_dagbag.get_dag(dag_id)
         assert dag is not None, f"{dag_id} not found; import errors: {example_dagbag.import_errors}"
         kwargs: dict[str, Any] = {"run_conf": conf}
-        if logical_date is not None:
-            kwargs["logical_date"] = logical_date
+        if logical_date is not None:  # Airflow 2 calls it execution_date
+            kwargs["logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"] = logical_date
+        if not AIRFLOW_V_3_0_PLUS:  # Airflow 2's dag.test() records dataset events only of datasets in the DB
+            import airflow.providers.fab.auth_manager.models  # noqa: F401 - the tables the DAG's rows refer to
+
+            dag.sync_to_db()
         return dag.test(**kwargs)
 
     return run
@@ -295,7 +308,15 @@ Store.__init__ = _watching_init  # type: ignore[method-assign]
 Store.issue_token = _watching_issue  # type: ignore[method-assign]
 
 
+#: Airflow 3.0's in-process supervisor (``dag.test()``) logs every value a task asks it to mask, at debug level:
+#: the connection's password, which Airflow masks itself, and the tokens this provider masks (3.1 logs no
+#: value). That line is Airflow's; every other line is still scanned. See the README's Compatibility section.
+_AIRFLOW_3_0_MASK_ECHO = re.compile(r"^.*Sending request\s+msg=MaskSecret\(value=.*$", re.MULTILINE)
+
+
 def _leaks_in(text: str) -> list[str]:
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        text = _AIRFLOW_3_0_MASK_ECHO.sub("", text)
     return [w for w in WATCHED if w in text]
 
 

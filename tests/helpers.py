@@ -10,12 +10,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from airflow_provider_eightbyeight.compat import AIRFLOW_VERSION, has
+
 #: Fast retries for tests: the real backoff shape, tiny waits.
 FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
 ROOT = Path(__file__).resolve().parent.parent
 #: The bucket S3 tests use on moto's server.
 BUCKET = "recordings"
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+
+
+def dagbag(**kwargs: Any) -> Any:
+    """Airflow's ``DagBag`` (``airflow.dag_processing.dagbag`` from 3.2, ``airflow.models.dagbag`` before)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return DagBag(**kwargs)
+
+
+def needs(feature: str) -> pytest.MarkDecorator:
+    """Skip where the installed Airflow lacks ``feature`` (tests/test_compat.py checks the error it gets there)."""
+    return pytest.mark.skipif(not has(feature), reason=f"Airflow {AIRFLOW_VERSION} has no {feature}")
 
 
 def airflow_cli(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -64,7 +82,7 @@ def drive(
     :param context: extra context for ``execute`` (e.g. ``triggering_asset_events``).
     :param resumed: the extra context of each resumed call instead (a worker builds a new one), if given.
     """
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     ti = ti or FakeTI()
     first: dict[str, Any] = {"ti": ti, **(context or {})}

@@ -111,7 +111,7 @@ def abort_all(client: Any) -> None:
 @contextmanager
 def s3_calls(client: Any) -> Iterator[S3Calls]:
     """:class:`S3Calls` on the ``aws_moto`` file system; every upload in the bucket aborted before and after."""
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     calls = S3Calls(ObjectStoragePath(f"s3://aws_moto@{BUCKET}/").fs.s3)
     abort_all(client)

@@ -188,7 +188,7 @@ def test_bad_arguments_are_refused_before_any_request(make_hook, emulator):
 
 
 def test_secrets_are_registered_with_airflows_masker(make_hook):
-    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     hook = make_hook()
     token = hook.get_token()

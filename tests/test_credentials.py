@@ -78,7 +78,7 @@ def test_unchanged_credentials_still_fail_after_one_reread(make_hook, emulator):
 
 
 def test_a_rotation_to_a_wrong_secret_fails_without_leaking_either_secret(make_hook, emulator, caplog):
-    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     hook = make_hook(key=KEY, secret=OLD)
     assert hook.get_regions(refresh=True)

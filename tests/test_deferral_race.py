@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_eightbyeight.operators import EightByEightRestoreObjectsOperator, EightByEightTransferOperator
 from airflow_provider_eightbyeight.sensors import EightByEightObjectsSensor
@@ -82,9 +82,9 @@ def ready_triggers(emulator: EightByEightEmulator, hook: Any, **kwargs: Any) -> 
 
 
 def test_the_delay_covers_the_supervisor_wait_and_a_scheduler_loop() -> None:
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
-    heartbeat = conf.getfloat("workers", "min_heartbeat_interval")
+    heartbeat = conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0)  # Airflow 2 has no [workers]
     idle = conf.getfloat("scheduler", "scheduler_idle_sleep_time")
     assert first_event_delay() == heartbeat + 2 * idle + triggers.FIRST_EVENT_MARGIN
     assert first_event_delay() == 10.0  # Airflow's defaults: 5 s, 1 s

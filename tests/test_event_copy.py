@@ -16,10 +16,11 @@ from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import Account, EmulatorConfig
 from airflow_provider_eightbyeight.watch import EVENT_SOURCE
-from tests.helpers import FakeTI, drive
+from tests.helpers import FakeTI, drive, needs
 from tests.test_example_dags import files_under, manifests
 from tests.watching import asset_events
 
+pytestmark = needs("event-driven scheduling")
 TWO_REGIONS = Account(regions=("us-east", "uk"))
 
 

@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator
 from airflow_provider_eightbyeight.testing import Account, EmulatorConfig
 from airflow_provider_eightbyeight.transfer.engine import TransferError
 from airflow_provider_eightbyeight.triggers.new_objects import EightByEightNewObjectsTrigger
 from airflow_provider_eightbyeight.watch import Matcher, SeenObject, event_payloads
-from tests.helpers import FakeTI
+from tests.helpers import FakeTI, needs
 from tests.test_example_dags import files_under, manifests
 from tests.watching import asset_events
 
+pytestmark = needs("event-driven scheduling")
 TWO_REGIONS = Account(regions=("us-east", "uk"))
 
 
@@ -63,6 +63,8 @@ def test_a_run_without_watcher_events_copies_nothing_and_says_why(make_hook, emu
     caplog.set_level(logging.INFO, logger="tests.events")
     op = EightByEightTransferOperator(task_id="copy", from_triggering_events=True, destination=tmp_path.as_uri())
     op._cached_logger = logging.getLogger("tests.events")  # type: ignore[attr-defined]
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
     result = op.execute({"ti": FakeTI(), "triggering_asset_events": TriggeringAssetEventsAccessor.build([])})
     assert result["copied"] == 0 and not files_under(tmp_path)
     assert "EightByEightNewObjectsTrigger" in caplog.text

@@ -23,7 +23,7 @@ from airflow_provider_eightbyeight.models import UNNAMED_PREFIX
 from airflow_provider_eightbyeight.testing import EightByEightEmulator, EmulatorConfig
 from airflow_provider_eightbyeight.transfer.engine import TransferEngine, TransferOptions
 from airflow_provider_eightbyeight.transfer.manifest import Status
-from tests.helpers import FAST_RETRY_EXTRAS
+from tests.helpers import FAST_RETRY_EXTRAS, needs
 
 REGION = "us-east"
 #: Routes that name one object (path or body): none may be about an object the run did not see exactly.
@@ -222,6 +222,7 @@ def test_list_operator_and_sensor_do_not_hand_on_unusable_ids(make_hook, emulato
     assert sorted(sensor.matching_ids()) == sorted([*good, odd])
 
 
+@needs("event-driven scheduling")
 @pytest.mark.asyncio
 async def test_a_watcher_never_emits_an_unusable_id(make_hook, emulator, monkeypatch):
     """Objects whose id cannot be used are left out of events (an event naming one could only fail the copy)."""

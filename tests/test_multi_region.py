@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
 from airflow_provider_eightbyeight.operators import (

@@ -197,7 +197,7 @@ def test_the_network_extras_have_labelled_form_fields() -> None:
 
 
 def test_the_proxy_password_is_masked_in_airflow_logs(make_hook: Any, auth_proxy: Tinyproxy) -> None:
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     hook = make_hook(proxy=f"http://{USER}@127.0.0.1:{auth_proxy.port}", proxy_password=PROXY_PASSWORD)
     _ = hook.network

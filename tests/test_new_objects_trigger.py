@@ -23,6 +23,7 @@ from airflow_provider_eightbyeight.triggers.new_objects import (
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import EVENT_SOURCE, WatchCursor
+from tests.helpers import needs
 from tests.watching import (
     Collector,
     FakeAccessor,
@@ -34,6 +35,8 @@ from tests.watching import (
     until,
     watcher,
 )
+
+pytestmark = needs("event-driven scheduling")
 
 
 @pytest.fixture

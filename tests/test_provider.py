@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import warnings
 from importlib import resources
 
 import jsonschema
+import pytest
 
 from airflow_provider_eightbyeight.get_provider_info import get_provider_info
 from tests.helpers import airflow_cli
@@ -37,20 +39,38 @@ def test_provider_info_matches_airflows_schemas():
         assert field["label"] and field["description"] and field["schema"]["type"]
 
 
-def conn_fields_of(manager) -> list[str]:
-    return [name.rsplit("__", 1)[-1] for name in manager.connection_form_widgets if "eightbyeight" in name]
-
-
 def test_providers_manager_registers_hook_and_form():
+    """
+    The hook, its extra fields and its standard fields' labels, as the UI gets them: Airflow 3.2+ from the
+    provider info (``conn-fields``); 2.11 from the hook's WTForms widgets; 3.0 and 3.1 from the same widgets, with
+    WTForms and Flask-AppBuilder stood in for by Airflow's API when they are not installed.
+    """
     from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        manager = ProvidersManager()
+        if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_2_PLUS:
+            from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+            if not AIRFLOW_V_3_1_PLUS and importlib.util.find_spec("flask_appbuilder") is None:
+                pytest.skip("Airflow 3.0 shows no provider's extra fields without apache-airflow-providers-fab")
+
+            before = set(sys.modules)
+            try:
+                hooks, widgets, behaviours = HookMetaService._get_hooks_with_mocked_fab()
+            finally:  # it leaves stand-ins for wtforms & co. in sys.modules, which break its next call
+                for name in set(sys.modules) - before:
+                    if not getattr(sys.modules[name], "__file__", None):
+                        del sys.modules[name]
+            manager = ProvidersManager()
+        else:
+            manager = ProvidersManager()
+            hooks, widgets, behaviours = manager.hooks, manager.connection_form_widgets, manager.field_behaviours
         assert "airflow-provider-eightbyeight" in manager.providers
-        hook = manager.hooks["eightbyeight"]
-        widgets = manager.connection_form_widgets
-        behaviour = manager.field_behaviours["eightbyeight"]
+        hook = hooks["eightbyeight"]
+        behaviour = behaviours["eightbyeight"]
     assert hook is not None
     assert hook.hook_name == "8x8 Cloud Storage" and hook.connection_testable
     assert hook.connection_id_attribute_name == "eightbyeight_conn_id"
@@ -58,9 +78,10 @@ def test_providers_manager_registers_hook_and_form():
     assert behaviour["relabeling"]["login"] == "API key" and behaviour["relabeling"]["password"] == "Secret"
     assert "0" in behaviour["relabeling"]["port"] and behaviour["placeholders"]["port"] == "0"
     assert set(behaviour["hidden_fields"]) == {"host", "schema"}  # port: see the README's "Test button"
-    assert not any("token" in name for name in conn_fields_of(manager)), "Airflow masks extras named *token*"
-    ours = [w for w in caught if "eightbyeight" in str(w.message).lower()]
-    assert not ours, [str(w.message) for w in ours]
+    ours = [name.rsplit("__", 1)[-1] for name in widgets if "eightbyeight" in name]
+    assert not any("token" in name for name in ours), "Airflow masks extras named *token*"
+    mine = [w for w in caught if "eightbyeight" in str(w.message).lower()]
+    assert not mine, [str(w.message) for w in mine]
 
 
 def test_airflow_providers_list_shows_the_provider():
@@ -114,7 +135,8 @@ def test_distribution_metadata_and_typing_marker():
     dist = metadata.distribution("airflow-provider-eightbyeight")
     assert dist.metadata["Requires-Python"] == ">=3.10"
     requires = dist.requires or []
-    assert any(r.startswith("apache-airflow>=3.2") for r in requires)
+    assert any(r.startswith("apache-airflow>=2.11.0") for r in requires)
+    assert any(r.startswith("apache-airflow-providers-common-compat>=") for r in requires)
     assert any(r.startswith("requests") for r in requires) and any(r.startswith("pendulum") for r in requires)
     entry_points = {(e.group, e.name): e.value for e in dist.entry_points}
     assert entry_points[("apache_airflow_provider", "provider_info")] == (
@@ -137,3 +159,27 @@ def test_one_version_everywhere() -> None:
     assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
     changes = (ROOT / "README.md").read_text().split("## Changes", 1)
     assert len(changes) == 2 and f"### {__version__} " in changes[1], "the README's Changes lack this release"
+
+
+def test_the_form_below_airflow_3_2_has_the_same_fields_as_conn_fields():
+    """Airflow 2.11, 3.0 and 3.1 build the form from the hook's WTForms widgets (they ignore conn-fields)."""
+    for name in ("wtforms", "flask_appbuilder"):
+        if not getattr(pytest.importorskip(name), "__file__", None):  # a stand-in Airflow's API left
+            pytest.skip(f"{name} is not installed")
+    from airflow_provider_eightbyeight.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+    from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
+
+    widgets = EightByEightHook.get_connection_form_widgets()
+    assert list(widgets) == list(CONN_FIELDS)
+    for name, widget in widgets.items():
+        assert widget.args[0] == CONN_FIELDS[name]["label"]
+        assert widget.kwargs["description"] == CONN_FIELDS[name]["description"]
+    kinds = {name: widget.field_class.__name__ for name, widget in widgets.items()}
+    assert kinds["max_retries"] == "IntegerField" and kinds["proxy_password"] == "PasswordField"
+    assert kinds["verify"] == "BooleanField" and kinds["region"] == "StringField"
+    behaviour = EightByEightHook.get_ui_field_behaviour()
+    assert behaviour == {
+        "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }

@@ -290,7 +290,7 @@ def test_a_failing_clean_up_does_not_fail_the_run(make_hook, emulator, s3, calls
 
 
 def test_abort_stale_uploads_does_nothing_on_local_disk(tmp_path):
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     log = logging.getLogger("test")
     assert storage.abort_stale_uploads(ObjectStoragePath(tmp_path.as_uri()), log) == 0

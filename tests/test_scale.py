@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.operators import EightByEightTransferOperator

@@ -69,3 +69,61 @@ def test_a_folder_removed_after_it_was_made_is_made_again(tmp_path):
     with atomic_local_file(target) as handle:
         handle.write(b"2")
     assert target.read_bytes() == b"2"
+
+
+class _NoIterFile:
+    """A file as Airflow 3.0's ``ObjectStoragePath.open`` returns it: no ``__iter__``, a ``__getitem__`` that
+    forwards to the inner file (so ``for line in f`` tries ``f[0]`` and fails)."""
+
+    def __init__(self, inner):
+        self._obj = inner
+
+    def __getitem__(self, key):
+        return self._obj[key]
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._obj.close()
+
+
+class _Opens:
+    def __init__(self, path):
+        self.path = path
+
+    def open(self, mode):
+        return _NoIterFile(self.path.open(mode))
+
+
+def test_a_manifest_is_read_from_a_file_that_cannot_be_iterated(tmp_path):
+    """Airflow 3.0.6's tracking file wrapper is not iterable; every record is still read."""
+    from airflow_provider_eightbyeight.transfer.manifest import ManifestRecord, read_manifest
+
+    path = tmp_path / "m.jsonl"
+    records = [
+        ManifestRecord(id=i, region="us", source="s", destination="d", path=f"{i}.mp3", size=1, md5=None, status=s)
+        for i, s in (("a", "copied"), ("b", "failed"))
+    ]
+    path.write_text(records[0].to_json() + "\n\n" + records[1].to_json() + "\nnot json\n")
+    assert [r.id for r in read_manifest(_Opens(path))] == ["a", "b"]
+
+
+def test_an_objectstoragepath_that_universal_pathlib_breaks_names_the_fix(monkeypatch):
+    """Airflow 3.0's ObjectStoragePath with universal-pathlib 0.3 opens nothing: the error says what to install."""
+    from airflow_provider_eightbyeight import compat
+    from airflow_provider_eightbyeight.errors import ConfigurationError
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise TypeError(
+                "ObjectStoragePath(...) detected protocol file which is incompatible with ObjectStoragePath."
+            )
+
+    monkeypatch.setattr(compat, "ObjectStoragePath", Broken, raising=False)
+    with pytest.raises(ConfigurationError) as info:
+        storage.as_storage_path("file:///tmp/x/")
+    assert "universal-pathlib<0.3" in str(info.value) and "file:///tmp/x/" in str(info.value)

@@ -285,7 +285,7 @@ def test_openlineage_facets_name_the_regions_and_the_destination(conn, emulator,
 
 
 def test_default_args_reach_the_shared_search_arguments():
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     with DAG("defaults", schedule=None, default_args={"eightbyeight_conn_id": "other", "region": "uk"}):
         listing = EightByEightListObjectsOperator(task_id="l")

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 
 from airflow_provider_eightbyeight.testing import Account, EmulatorConfig, FaultRule
 from airflow_provider_eightbyeight.triggers.eightbyeight import (

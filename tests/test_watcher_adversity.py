@@ -20,6 +20,7 @@ from airflow_provider_eightbyeight.triggers.new_objects import (
     MemoryCursorStore,
 )
 from airflow_provider_eightbyeight.watch import WatchCursor
+from tests.helpers import needs
 from tests.watching import (
     Collector,
     FakeAccessor,
@@ -31,6 +32,8 @@ from tests.watching import (
     until,
     watcher,
 )
+
+pytestmark = needs("event-driven scheduling")
 
 KEY = CURSOR_KEY_PREFIX + "default"
 

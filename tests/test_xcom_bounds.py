@@ -8,7 +8,7 @@ import logging
 import pickle
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_eightbyeight.operators import EightByEightListObjectsOperator, EightByEightTransferOperator
 from airflow_provider_eightbyeight.operators.list_objects import (
@@ -132,7 +132,7 @@ def test_batches_bound_the_total_number_of_ids(available):
 
 
 def test_a_mapped_downstream_is_held_to_max_map_length(available, monkeypatch, caplog):
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
     with DAG("bounds", schedule=None):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 
 from airflow_provider_eightbyeight.testing import EightByEightEmulator
 from airflow_provider_eightbyeight.triggers.new_objects import EightByEightNewObjectsTrigger, MemoryCursorStore

@@ -25,15 +25,16 @@ from typing import IO, Any, cast
 from urllib.parse import quote, urlsplit
 
 import requests
-from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_eightbyeight import __version__
+from airflow_provider_eightbyeight.compat import BaseHook, mask_secret
 from airflow_provider_eightbyeight.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     ConnectionSettings,
 )
+from airflow_provider_eightbyeight.connection_form import field_behaviour, form_widgets
 from airflow_provider_eightbyeight.errors import (
     ApiError,
     AuthenticationError,
@@ -107,10 +108,6 @@ class _RoutedSession(requests.Session):
 
 def _mask(value: str) -> None:
     """Register a secret with Airflow's secrets masker so it is redacted from logs."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - older task SDKs
-        return
     with suppress(Exception):  # masking must never break a call
         mask_secret(value)
 
@@ -207,6 +204,16 @@ class EightByEightHook(BaseHook):
         self._session_lock = threading.Lock()
         self._regions: list[str] | None = None
         self._regions_lock = threading.Lock()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields, for Airflow below 3.2 (3.2+ reads ``conn-fields`` from the provider info)."""
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and prefilled standard fields, for Airflow below 3.2 (3.2+: the provider info)."""
+        return field_behaviour()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(eightbyeight_conn_id={self.eightbyeight_conn_id!r})"

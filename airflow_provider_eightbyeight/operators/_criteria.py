@@ -7,8 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_eightbyeight.compat import BaseOperator
 from airflow_provider_eightbyeight.connection_form import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.filters import ObjectFilter, mentions_state

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_provider_eightbyeight.compat import AirflowFailException, conf
 from airflow_provider_eightbyeight.errors import EightByEightError
 from airflow_provider_eightbyeight.models import id_problem
 from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, EightByEightSearchBaseOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_eightbyeight.compat import Context
 
 #: Default XCom bound for summaries (~0.8 KB each, so ~8 MB) and for ids (~40 B each, so ~0.4 MB).
 MAX_XCOM_ITEMS = 10_000

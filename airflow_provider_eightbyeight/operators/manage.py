@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_eightbyeight.compat import conf
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError
 from airflow_provider_eightbyeight.models import ObjectState, StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
@@ -23,7 +22,7 @@ from airflow_provider_eightbyeight.operators.list_objects import XComBoundExceed
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightRestoreTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_eightbyeight.compat import Context
 
 
 #: The most ids the delete and restore operators name in XCom (about 0.4 MB of ids).

@@ -6,9 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias, conf
-from airflow.sdk.definitions.asset import BaseAsset
-
+from airflow_provider_eightbyeight.compat import AssetAlias, BaseAsset, conf, require
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.models import StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
@@ -43,7 +41,7 @@ ASSET_EVENTS = ("changed", "always")
 _RUN_STATE = "transfer_run"
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_eightbyeight.compat import Context
 
 
 class EightByEightTransferOperator(EightByEightSearchBaseOperator):
@@ -152,6 +150,7 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
         super().__init__(**kwargs)
         self.from_triggering_events = bool(from_triggering_events)
         if self.from_triggering_events:
+            require("event-driven scheduling", "from_triggering_events=True")
             conflicting = [
                 name
                 for name in ("object_ids", "filter", "object_types", "created_after", "created_before", "tags")
@@ -440,9 +439,9 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: 8x8 regions in, the destination out (needs apache-airflow-providers-openlineage)."""
-        from airflow.providers.common.compat.openlineage.facet import Dataset
-        from airflow.providers.openlineage.extractors import OperatorLineage
+        from airflow_provider_eightbyeight.compat import openlineage_types
 
+        Dataset, OperatorLineage = openlineage_types()
         namespace = f"eightbyeight://{storage_host(self.hook.settings.api_base_url)}"
         inputs = [Dataset(namespace=namespace, name=f"storage/{region}") for region in self._regions_read]
         root = storage.as_storage_path(self.destination, self.destination_conn_id)

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-
+from airflow_provider_eightbyeight.compat import BaseSensorOperator, PokeReturnValue, conf
 from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import EightByEightError
 from airflow_provider_eightbyeight.models import StoredObject, usable
@@ -16,7 +15,7 @@ from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObjectsTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_eightbyeight.compat import Context
 
 #: Default XCom bound of the sensor: ids pushed (~40 B each, so ~40 KB).
 MAX_SENSOR_IDS = 1_000
@@ -159,7 +158,7 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         if status == "error":
             raise EightByEightError(f"Waiting for 8x8 objects failed: {event.get('message')}")
         if status == "timeout":
-            from airflow.sdk.exceptions import AirflowSensorTimeout
+            from airflow_provider_eightbyeight.compat import AirflowSensorTimeout
 
             raise AirflowSensorTimeout(
                 f"Only {event.get('count', 0)} of {self._min_count()} wanted object(s) appeared before the timeout"

@@ -162,7 +162,8 @@ def read_manifest(path: Any, *, digest: Any = None) -> Iterator[ManifestRecord]:
     :param digest: Optional. A ``hashlib`` object fed every byte read (see :func:`write_manifest`).
     """
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
+        # readline, not iteration: Airflow 3.0's file wrapper is not iterable
+        for number, raw in enumerate(iter(handle.readline, b""), 1):
             if digest is not None:
                 digest.update(raw)
             try:

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger
-
+from airflow_provider_eightbyeight.compat import BaseTrigger
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
 from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
 from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject

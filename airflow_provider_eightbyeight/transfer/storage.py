@@ -54,10 +54,10 @@ def as_storage_path(destination: Any, conn_id: str | None = None) -> Any:
     :param conn_id: Optional. Connection for the store, when the URL does not carry one.
     :raises ConfigurationError: for an empty or unusable destination.
     """
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_eightbyeight.compat import ObjectStoragePath
 
     if isinstance(destination, ObjectStoragePath):
-        if conn_id and not destination.conn_id:
+        if conn_id and not conn_id_of(destination):
             return ObjectStoragePath(str(destination), conn_id=conn_id)
         return destination
     if isinstance(destination, os.PathLike):
@@ -76,10 +76,13 @@ def as_storage_path(destination: Any, conn_id: str | None = None) -> Any:
     try:
         return ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
     except Exception as err:  # an unknown protocol, a missing provider (e.g. s3 without the amazon extra)
-        raise ConfigurationError(
-            f"destination {text!r} cannot be opened: {err}",
-            hint="Install the provider for that storage (e.g. apache-airflow-providers-amazon[s3fs] for s3://)",
-        ) from None
+        hint = "Install the provider for that storage (e.g. apache-airflow-providers-amazon[s3fs] for s3://)"
+        if "incompatible with ObjectStoragePath" in str(err):  # Airflow 3.0 with universal-pathlib 0.3+
+            hint = (
+                "This Airflow's ObjectStoragePath does not work with the installed universal-pathlib: install "
+                "universal-pathlib<0.3 (Airflow 3.0's constraints pin 0.2.6)"
+            )
+        raise ConfigurationError(f"destination {text!r} cannot be opened: {err}", hint=hint) from None
 
 
 def is_local(path: Any) -> bool:
@@ -92,12 +95,21 @@ def local_path(path: Any) -> Path:
     return Path(path.path)
 
 
+def conn_id_of(path: Any) -> str | None:
+    """
+    The connection of an ``ObjectStoragePath`` (an attribute up to Airflow 3.0 and from 3.2; Airflow 3.1 with
+    universal-pathlib 0.3 keeps it only in ``storage_options``).
+    """
+    conn_id = getattr(path, "conn_id", None) or (getattr(path, "storage_options", None) or {}).get("conn_id")
+    return conn_id if isinstance(conn_id, str) and conn_id else None
+
+
 def url_of(path: Any) -> str:
-    """A printable URL of a destination path, without credentials."""
+    """A printable URL of a destination path, without credentials (nor the connection id some Airflows show)."""
     if is_local(path):
         return local_path(path).as_uri()
     text = str(path)
-    conn_id = getattr(path, "conn_id", None)
+    conn_id = conn_id_of(path)
     if conn_id and f"{conn_id}@" in text:
         text = text.replace(f"{conn_id}@", "", 1)
     return text

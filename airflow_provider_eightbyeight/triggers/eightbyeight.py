@@ -19,9 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from airflow.sdk import conf
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_eightbyeight.compat import BaseTrigger, TriggerEvent, conf
 from airflow_provider_eightbyeight.errors import (
     AuthenticationError,
     ConfigurationError,

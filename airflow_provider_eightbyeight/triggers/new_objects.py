@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-
+from airflow_provider_eightbyeight.compat import BaseEventTrigger, TriggerEvent, require
 from airflow_provider_eightbyeight.errors import (
     ConfigurationError,
     EightByEightError,
@@ -49,7 +48,7 @@ from airflow_provider_eightbyeight.watch import (
 )
 
 if TYPE_CHECKING:
-    from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+    from airflow_provider_eightbyeight.compat import AdvanceItem, SharedStreamProducer
 
 _MODULE = "airflow_provider_eightbyeight.triggers.new_objects"
 #: The asset state store key of a watcher's cursor (``<prefix><cursor_name>``).
@@ -116,6 +115,7 @@ class EightByEightNewObjectsTrigger(BaseEventTrigger):
         max_pending: int = 10_000,
         max_objects_per_poll: int = DEFAULT_MAX_OBJECTS_PER_POLL,
     ) -> None:
+        require("event-driven scheduling", type(self).__name__)
         super().__init__()
         if not isinstance(eightbyeight_conn_id, str) or not eightbyeight_conn_id.strip():
             raise ConfigurationError("eightbyeight_conn_id must name an 8x8 connection")
@@ -526,7 +526,7 @@ class _Poller:
 
 
 def _make_producer(kwargs: dict[str, Any]) -> SharedStreamProducer:
-    from airflow.triggers.shared_stream import SharedStreamProducer
+    from airflow_provider_eightbyeight.compat import SharedStreamProducer
 
     class NewObjectsProducer(SharedStreamProducer):
         """One poll for every watcher of the group; writes each watcher's cursor once its events are persisted."""

@@ -57,7 +57,7 @@ def test_the_manifest_published_last_says_whose_a_path_is(tmp_path):
     _manifest(tmp_path, "20261201T010000000000Z_b.jsonl", "object-of-b", published=1_900_000_000)
     store = RunStore()
     try:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         store.load_history(ObjectStoragePath(tmp_path.as_uri()))
         assert store.owner("shared/x.mp3") == "object-of-a"
