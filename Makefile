@@ -46,7 +46,7 @@ dist: $(STAMP)
 
 ## test-compat: install the built wheel into fresh environments (Airflow 2.11, 3.0, 3.1, 3.2 and 3.3 on Python
 ## 3.10-3.13) and run the quick suite in each; prints the matrix. Environments are reused (.compat/).
-test-compat: dist proxy
+test-compat: dist proxy browser
 	$(BIN)/python scripts/compat.py $$(ls dist/*.whl)
 
 ## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/test_network.py).

@@ -297,22 +297,18 @@ def _region(value: Any, conn_id: str) -> str | None:
     return text
 
 
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off"})
+
+
 def _bool(value: Any, name: str, conn_id: str) -> bool:
     if value is None:
         return False
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in {
-        "true",
-        "1",
-        "yes",
-        "on",
-        "false",
-        "0",
-        "no",
-        "off",
-    }:
-        return value.strip().lower() in {"true", "1", "yes", "on"}
+    # "y": a ticked WTForms checkbox, as Airflow 2's Flask form posts it to its Test button
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
     raise ConfigurationError(
         f"Connection {conn_id!r}: {name} must be true or false, got {value!r}",
         hint=f'e.g. {{"{name}": true}}',

@@ -51,6 +51,13 @@ class Cell:
     #: Packages resolved as of a later date than ``exclude_newer`` (``--exclude-newer-package``): what a user on a
     #: constraints file upgrades past it, such as the common-compat release this provider needs.
     newer: tuple[str, ...] = ()
+    #: Also run the end-to-end suite (a real deployment of this Airflow, its UI in Chromium) after the quick one.
+    e2e: bool = False
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        return (*TEST_TOOLS, "playwright>=1.50") if self.e2e else TEST_TOOLS
+
     extras: tuple[str, ...] = field(default=("amazon", "openlineage"))
 
 
@@ -59,7 +66,8 @@ CELLS = (
         "py3.12-airflow2.11",
         "3.12",
         ("apache-airflow==2.11.2",),
-        notes="Airflow 2 (MWAA 2.11.2 and Composer's default image run 2.11; MWAA on Python 3.12)",
+        notes="Airflow 2 (MWAA 2.11.2 and Composer's default image run 2.11; MWAA on Python 3.12); end to end",
+        e2e=True,
     ),
     Cell(
         "py3.12-airflow3.0",
@@ -124,7 +132,7 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
             "requirements": cell.requirements,
             "exclude": cell.exclude_newer,
             "newer": cell.newer,
-            "tools": TEST_TOOLS,
+            "tools": cell.tools,
         }
     )
     stamp = folder / "requirements.json"
@@ -143,7 +151,7 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
         if made.returncode:
             raise RuntimeError(f"uv venv failed: {made.stderr[-2000:]}")
         done = run([str(UV), "pip", "install", "--quiet", "--python", str(python), *date, target,
-                    *cell.requirements, *TEST_TOOLS])  # fmt: skip
+                    *cell.requirements, *cell.tools])  # fmt: skip
         action = "created"
         if done.returncode == 0:
             stamp.write_text(spec)
@@ -152,13 +160,26 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
     return python, action
 
 
+def _pytest(python: Path, folder: Path, log: Path, *args: str, env: dict[str, str]) -> tuple[bool, str]:
+    """One pytest run in ``folder``: (passed, its summary line with the failed tests named)."""
+    outcome = run([str(python), "-m", "pytest", "-q", "-p", "no:randomly", *args], cwd=folder, env=env, timeout=1800)
+    log.write_text(outcome.stdout + outcome.stderr)
+    lines = [line for line in outcome.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    summary = lines[-1].strip("= ") if lines else outcome.stdout[-300:]
+    failed = [line for line in outcome.stdout.splitlines() if line.startswith(("FAILED tests/", "ERROR tests/"))]
+    if failed:  # CI shows only the end of the output: name what failed there
+        summary += "; " + "; ".join(line[:200] for line in failed[:10])
+    return outcome.returncode == 0, summary
+
+
 def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     """Run the quick suite from a copy of the tests; returns (passed, pytest's summary, where the package was)."""
     folder = WORK / cell.name / "run"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    skipped = ("__pycache__",) if cell.e2e else ("__pycache__", "e2e")
     for name in ("tests", "example_dags"):
-        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__", "e2e"))
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns(*skipped))
     for name in ("pyproject.toml", "README.md"):  # pytest's settings; the README some tests read
         shutil.copy(ROOT / name, folder)
     where = run([str(python), "-c", "import airflow_provider_eightbyeight as p, airflow; print(p.__file__, "
@@ -167,19 +188,14 @@ def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     if where.returncode or "site-packages" not in origin:
         return False, f"the package was not imported from the wheel: {origin or where.stderr[-500:]}", origin
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
-    outcome = run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:randomly", "-m", MARKERS, "tests"],
-        cwd=folder,
-        env=env,
-        timeout=1800,
-    )
-    (WORK / cell.name / "pytest.log").write_text(outcome.stdout + outcome.stderr)
-    lines = [line for line in outcome.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
-    summary = lines[-1].strip("= ") if lines else outcome.stdout[-300:]
-    failed = [line for line in outcome.stdout.splitlines() if line.startswith(("FAILED tests/", "ERROR tests/"))]
-    if failed:  # CI shows only the end of the output: name what failed there
-        summary += "; " + "; ".join(line[:200] for line in failed[:10])
-    return outcome.returncode == 0, summary, origin
+    passed, summary = _pytest(python, folder, WORK / cell.name / "pytest.log", "-m", MARKERS, "tests", env=env)
+    if cell.e2e:
+        env["EIGHTBYEIGHT_E2E_ARTIFACTS"] = str(WORK / cell.name)  # its screenshots, apart from make test's
+        e2e_passed, e2e_summary = _pytest(
+            python, folder, WORK / cell.name / "e2e.log", "-m", "e2e", "tests/e2e", env=env
+        )
+        passed, summary = passed and e2e_passed, f"{summary}; end to end: {e2e_summary}"
+    return passed, summary, origin
 
 
 def one_cell(cell: Cell, wheel: Path) -> tuple[Cell, bool, str, str, float]:

@@ -178,6 +178,14 @@ class TestConnectionSettings:
             ConnectionSettings.from_connection(conn(**kwargs))
         assert "s3cr3t" not in str(info.value)
 
+    @pytest.mark.parametrize(("value", "expected"), [("y", True), ("Y", True), ("n", False), ("", False)])
+    def test_a_checkbox_of_airflow_2s_form_reads_as_its_flag(self, value, expected):
+        """Airflow 2's Flask form sends a ticked box as WTForms' "y" (its Test button posts the form as it is)."""
+        extra = {"api_base_url": "http://gw.internal", "allow_insecure": "y", "verify": value}
+        s = ConnectionSettings.from_connection(conn(extra=extra))
+        assert s.api_base_url == "http://gw.internal"
+        assert s.verify is (expected or value == "")  # an empty box: the default, verify
+
     def test_insecure_is_allowed_when_asked(self):
         s = ConnectionSettings.from_connection(
             conn(extra={"api_base_url": "http://gw.internal", "allow_insecure": "true"})

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS
 from tests.e2e.checks import CONN_ID
 from tests.e2e.deployment import ROOT, AirflowDeployment, EmulatorProcess
 
@@ -104,7 +105,12 @@ def deployment(
         # a killed triggerer's triggers go to a new one after 10 s without heartbeat (default 30 s)
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
     }
-    airflow = AirflowDeployment(home, ROOT / "example_dags", env)
+    if AIRFLOW_V_3_0_PLUS:
+        airflow = AirflowDeployment(home, ROOT / "example_dags", env)
+    else:  # webserver (Flask UI, REST API v1), scheduler and triggerer
+        from tests.e2e.airflow2 import Airflow2Deployment
+
+        airflow = Airflow2Deployment(home, ROOT / "example_dags", env)
     try:
         airflow.start()
         yield airflow

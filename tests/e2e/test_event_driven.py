@@ -15,6 +15,9 @@ from typing import Any
 
 from tests.e2e.checks import md5_of, succeeded, time_of, truth_of
 from tests.e2e.deployment import AirflowDeployment, EmulatorProcess, wait_for
+from tests.helpers import needs
+
+pytestmark = needs("event-driven scheduling")  # Airflow 2: tests/e2e/test_ui_airflow2.py checks the error
 
 DAG_ID = "example_eightbyeight_new_recordings"
 POLL_SECONDS = 2  # EIGHTBYEIGHT_WATCH_POLL_SECONDS in the deployment

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS
 from tests.e2e.deployment import USER, AirflowDeployment, EmulatorProcess
+
+pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the Airflow 3 UI (Airflow 2's: test_ui_airflow2.py)")
 
 CONN_ID = "eightbyeight_ui"
 
