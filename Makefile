@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick test-e2e e2e e2e-deferral test-compat dist browser proxy lint bench bench-quick emulator clean
+.PHONY: demo test test-quick test-e2e e2e e2e-deferral test-compat compat-cells dist browser proxy lint bench bench-quick emulator clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -47,6 +47,11 @@ dist: $(STAMP)
 ## test-compat: install the built wheel into fresh environments (Airflow 2.11, 3.0, 3.1, 3.2 and 3.3 on Python
 ## 3.10-3.13) and run the quick suite in each; prints the matrix. Environments are reused (.compat/).
 test-compat: dist proxy browser
+	$(MAKE) --no-print-directory compat-cells
+
+## compat-cells: the matrix on the wheel already in dist/ (`make dist` first; .ci/run runs it beside `make test`).
+compat-cells: $(STAMP)
+	@ls dist/*.whl >/dev/null 2>&1 || { echo "no wheel in dist/: run make dist first" >&2; exit 1; }
 	$(BIN)/python scripts/compat.py $$(ls dist/*.whl)
 
 ## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/test_network.py).

@@ -23,6 +23,7 @@ class Airflow2Deployment(AirflowDeployment):
     """Airflow 2's components and REST API v1 (basic auth for the tests, the session for the UI)."""
 
     COMPONENTS = ("webserver", "scheduler", "triggerer")
+    LOGIN = ("/login/", "/login")
 
     def __init__(self, home: Path, dags_folder: Path, env: dict[str, str] | None = None) -> None:
         super().__init__(home, dags_folder, env)

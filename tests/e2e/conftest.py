@@ -17,7 +17,7 @@ import pytest
 
 from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS
 from tests.e2e.checks import CONN_ID
-from tests.e2e.deployment import ROOT, AirflowDeployment, EmulatorProcess
+from tests.e2e.deployment import ROOT, USER, AirflowDeployment, EmulatorProcess
 
 #: Debian's Chromium (browsers cannot be downloaded here); ``make test`` installs it.
 CHROMIUM = os.environ.get("EIGHTBYEIGHT_CHROMIUM", "/usr/bin/chromium")
@@ -145,6 +145,24 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, deployment: AirflowDeployment) -> Iterator[Any]:
+    """A browser page logged in to the deployment's UI as its user."""
+    login_path, login_marker = deployment.LOGIN
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{deployment.url}{login_path}")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", deployment.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: login_marker not in url)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,8 @@ class AirflowDeployment:
     """
 
     COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+    #: The UI's page to log in from, and what its URL holds until the login is done.
+    LOGIN = ("/", "/auth/login")
 
     def __init__(self, home: Path, dags_folder: Path, env: dict[str, str] | None = None) -> None:
         self.home = home

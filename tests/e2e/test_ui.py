@@ -6,14 +6,13 @@ driven in headless Chromium like a user: log in, open the connection, edit it, p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS
-from tests.e2e.deployment import USER, AirflowDeployment, EmulatorProcess
+from tests.e2e.deployment import AirflowDeployment, EmulatorProcess
 
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the Airflow 3 UI (Airflow 2's: test_ui_airflow2.py)")
 
@@ -32,22 +31,6 @@ def _save(deployment: AirflowDeployment, emulator: EmulatorProcess, *, port: int
     }
     deployment.api("DELETE", f"connections/{CONN_ID}", expect=(204, 404))
     deployment.api("POST", "connections", json=body, expect=(201,))
-
-
-@pytest.fixture
-def page(browser: Any, deployment: AirflowDeployment) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{deployment.url}/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", deployment.password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/auth/login" not in url)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def _connections(page: Any, deployment: AirflowDeployment) -> Any:

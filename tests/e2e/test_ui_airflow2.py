@@ -7,7 +7,6 @@ transfer's task log; and the event-driven example's import error, which names th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,25 +14,9 @@ from urllib.parse import urlencode
 import pytest
 
 from airflow_provider_eightbyeight.compat import AIRFLOW_V_3_0_PLUS
-from tests.e2e.deployment import USER, AirflowDeployment, EmulatorProcess
+from tests.e2e.deployment import AirflowDeployment, EmulatorProcess
 
 pytestmark = pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2's Flask UI (Airflow 3's: test_ui.py)")
-
-
-@pytest.fixture
-def page(browser: Any, deployment: AirflowDeployment) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{deployment.url}/login/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", deployment.password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/login" not in url)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def _open_form(page: Any, deployment: AirflowDeployment) -> None:
