@@ -104,3 +104,39 @@ def test_lazy_names_resolve_and_unknown_ones_do_not():
 def test_the_provider_errors_are_airflow_exceptions():
     assert issubclass(EightByEightError, compat.AirflowException)
     assert issubclass(compat.FeatureUnavailableError, compat.AirflowException)
+
+
+@pytest.mark.parametrize("category", [DeprecationWarning, PendingDeprecationWarning, FutureWarning])
+@pytest.mark.parametrize("module", ["airflow_provider_eightbyeight", "airflow_provider_eightbyeight.hooks.client"])
+def test_a_deprecation_warning_attributed_to_our_code_fails_the_suite(category, module):
+    """The suite's warning filters (pyproject.toml) turn any deprecation warning from our modules into an error,
+    in ``make test`` and in every compatibility cell: a use of an API one Airflow deprecates fails there."""
+    import warnings
+
+    with pytest.raises(category):
+        warnings.warn_explicit("deprecated", category, "x.py", 1, module=module)
+    with warnings.catch_warnings(record=True) as seen:  # Airflow's own warnings are only shown
+        warnings.warn_explicit("deprecated", category, "x.py", 1, module="airflow.models.dag")
+    assert len(seen) == 1
+
+
+@pytest.mark.skipif(
+    not (compat.AIRFLOW_V_3_0_PLUS and not compat.AIRFLOW_V_3_1_PLUS), reason="Airflow 3.0's in-process supervisor"
+)
+def test_on_airflow_3_0_under_dag_test_a_value_to_mask_is_not_sent_through_the_logged_comms(monkeypatch):
+    """3.0's in-process supervisor logs every message sent to it at debug level, values to mask included."""
+    import secrets
+
+    from airflow.providers.common.compat.sdk import redact
+    from airflow.sdk.execution_time import task_runner
+
+    sent: list[object] = []
+
+    class InProcessSupervisorComms:  # the name Airflow 3.0's dag.test() supervisor has
+        def send(self, msg: object) -> None:
+            sent.append(msg)
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", InProcessSupervisorComms(), raising=False)
+    token = secrets.token_urlsafe(24)
+    compat.mask_secret(token)
+    assert sent == [] and token not in redact(f"Bearer {token}")

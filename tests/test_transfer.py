@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -282,6 +283,21 @@ def test_openlineage_facets_name_the_regions_and_the_destination(conn, emulator,
     assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"eightbyeight://{host}", "storage/us-east")]
     [output] = lineage.outputs
     assert output.namespace == "file" and output.name == str(tmp_path)
+
+
+def test_airflows_openlineage_provider_extracts_the_facets(conn, emulator, tmp_path):
+    """Through the OpenLineage provider's own extractor manager, as its listener asks after a task succeeds."""
+    manager = pytest.importorskip("airflow.providers.openlineage.extractors.manager")
+    from airflow.utils.state import TaskInstanceState
+
+    op = EightByEightTransferOperator(task_id="t", destination=tmp_path.as_uri(), max_objects=2)
+    run_op(op)
+    lineage = manager.ExtractorManager().extract_metadata(
+        SimpleNamespace(run_id="r"), op, TaskInstanceState.SUCCESS, SimpleNamespace(task_id="t")
+    )
+    host = emulator.base_url.split("://", 1)[1]
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"eightbyeight://{host}", "storage/us-east")]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", str(tmp_path))]
 
 
 def test_default_args_reach_the_shared_search_arguments():
