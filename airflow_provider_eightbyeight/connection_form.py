@@ -22,9 +22,11 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 1.0
 DEFAULT_RETRY_MAX_WAIT = 60.0
 MAX_MAX_RETRIES = 20
-#: The label of the standard Port field: 8x8 needs no port, but Airflow 3.3's Test button only works for a
-#: connection stored with one (README, "Test button").
-PORT_LABEL = "Port (enter 0: lets Airflow's Test button work)"
+#: The label of the standard Port field: 8x8 needs no port, but the Test button of Airflow 3.3.1 and 3.3.2 only
+#: works for a connection stored with one (apache/airflow#73298 fixes it after 3.3.2; README, "Test button").
+PORT_LABEL = "Port (8x8 needs none; on Airflow 3.3.1-3.3.2 enter 0 for the Test button)"
+#: Its placeholder: words, not a number that reads as a value already entered.
+PORT_PLACEHOLDER = "none needed (see the label)"
 
 #: The connection form's custom fields (``conn-fields`` in the provider info).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -103,8 +105,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: How the standard fields look (``ui-field-behaviour``): Port stays visible, since Airflow 3.3's Test button
-#: only works for a connection stored with a port (README, "Test button"); 8x8 itself needs none. Airflow 3
+#: How the standard fields look (``ui-field-behaviour``): Port stays visible, since the Test button of Airflow
+#: 3.3.1-3.3.2 only works for a connection stored with a port (README, "Test button"); 8x8 itself needs none. Airflow 3
 #: shows placeholders of the standard fields only; the extra fields' defaults are in their descriptions.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["host", "schema"],
@@ -112,7 +114,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "API key from 8x8 Admin Console > API Keys",
         "password": "The key's secret",
-        "port": "0",
+        "port": PORT_PLACEHOLDER,
     },
 }
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 
+import pendulum
+
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+#: What a point in time starts with: a whole calendar date, extended (2026-03-04) or basic (20260304).
+_CALENDAR_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{8})([T ]|$)")
 #: Epoch values at or above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 _MS_THRESHOLD = 100_000_000_000
 
@@ -16,7 +20,8 @@ def parse_api_time(value: object) -> datetime | None:
     """
     Parse a timestamp from an 8x8 response into an aware UTC datetime.
 
-    Accepts ISO-8601 with or without zone (no zone means UTC), with or without fraction, and
+    Accepts ISO-8601 from a calendar date on (read by pendulum, as Airflow reads times), with or without zone
+    (no zone means UTC), with a fraction of any length, and
     epoch seconds or milliseconds as numbers or numeric strings. Empty values give ``None``.
 
     :raises ValueError: for a non-empty value that is none of these.
@@ -31,12 +36,18 @@ def parse_api_time(value: object) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     if isinstance(value, str):
         text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+        if text.endswith("z"):
+            text = text[:-1] + "Z"
+        if not _CALENDAR_DATE.match(text):  # a year, a week or a time of day alone is no point in time
+            raise ValueError(f"not a timestamp: {value!r}")
+        try:  # ISO 8601 as Airflow reads it, the same on every Python (3.10's fromisoformat refuses many forms)
+            parsed = pendulum.parse(text, tz="UTC", strict=True)
+        except Exception as err:
+            raise ValueError(f"not a timestamp: {value!r} ({err})") from None
+        if not isinstance(parsed, datetime):
+            raise ValueError(f"not a timestamp: {value!r}")
+        utc = parsed.in_timezone("UTC")
+        return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, timezone.utc)
     raise ValueError(f"not a timestamp: {value!r}")
 
 

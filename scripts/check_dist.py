@@ -18,11 +18,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_eightbyeight"
-ENTRY_POINTS = {
-    "apache_airflow_provider": "provider_info = airflow_provider_eightbyeight.get_provider_info:get_provider_info",
-    "pytest11": "eightbyeight = airflow_provider_eightbyeight.testing.pytest_plugin",
-    "console_scripts": "eightbyeight-emulator = airflow_provider_eightbyeight.testing.cli:main",
-}
+ENTRY_POINTS = (
+    ("apache_airflow_provider", "provider_info = airflow_provider_eightbyeight.get_provider_info:get_provider_info"),
+    ("pytest11", "eightbyeight = airflow_provider_eightbyeight.testing.pytest_plugin"),
+    ("console_scripts", "eightbyeight-emulator = airflow_provider_eightbyeight.testing.cli:main"),
+    ("console_scripts", "eightbyeight-examples = airflow_provider_eightbyeight.examples:main"),
+)
+#: The example DAGs a pip user gets (in the wheel, as the package's example_dags; in the sdist, as example_dags/).
+EXAMPLES = sorted(p.name for p in (ROOT / "example_dags").glob("example_*.py"))
 
 
 def version() -> str:
@@ -52,7 +55,8 @@ def check(folder: Path) -> list[str]:
         problems.append("wheel lacks py.typed (typed package marker)")
     problems += [f"wheel holds {n}" for n in sorted(names) if n.startswith(("tests/", "example_dags/", "benchmarks/"))]
     problems += [f"wheel holds compiled {n}" for n in sorted(names) if n.endswith(".pyc")]
-    for group, line in ENTRY_POINTS.items():
+    problems += [f"wheel lacks the example {n}" for n in EXAMPLES if f"{PACKAGE}/example_dags/{n}" not in names]
+    for group, line in ENTRY_POINTS:
         section = entry_points.split(f"[{group}]", 1)
         if len(section) != 2 or line not in section[1].split("[", 1)[0]:
             problems.append(f"entry point [{group}] {line} missing")
@@ -67,7 +71,8 @@ def check(folder: Path) -> list[str]:
         problems.append("METADATA long description is not the README (markdown)")
     with tarfile.open(sdist) as archive:
         members = {m.split("/", 1)[1] for m in archive.getnames() if "/" in m}
-    for needed in ("pyproject.toml", "README.md", "LICENSE", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed"):
+    needs = ("pyproject.toml", "README.md", "LICENSE", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed")
+    for needed in (*needs, *(f"example_dags/{n}" for n in EXAMPLES)):
         if needed not in members:
             problems.append(f"sdist lacks {needed}")
     twine = subprocess.run(

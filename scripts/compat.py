@@ -53,6 +53,8 @@ class Cell:
     newer: tuple[str, ...] = ()
     #: Also run the end-to-end suite (a real deployment of this Airflow, its UI in Chromium) after the quick one.
     e2e: bool = False
+    #: Install as a user does, with ``python -m venv`` and plain pip (uv otherwise: faster, and with dates).
+    plain_pip: bool = False
 
     @property
     def tools(self) -> tuple[str, ...]:
@@ -92,7 +94,13 @@ CELLS = (
         ("apache-airflow==3.3.2",),  # amazon 9.39 needs Python 3.11: the newest provider releases for 3.10
         notes="oldest Python; providers as resolved for 3.10",
     ),
-    Cell("py3.12-airflow3.3", "3.12", ("apache-airflow==3.3.2",), notes="MWAA's Python"),
+    Cell(
+        "py3.12-airflow3.3",
+        "3.12",
+        ("apache-airflow==3.3.2",),
+        notes="MWAA's Python; installed with plain pip",
+        plain_pip=True,
+    ),
     Cell(
         "py3.13-airflow3.3",
         "3.13",
@@ -133,6 +141,7 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
             "exclude": cell.exclude_newer,
             "newer": cell.newer,
             "tools": cell.tools,
+            "pip": cell.plain_pip,
         }
     )
     stamp = folder / "requirements.json"
@@ -147,11 +156,16 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
     else:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        made = run([str(UV), "venv", "--quiet", "--python", interpreter, str(venv)])
+        if cell.plain_pip:  # what the README tells a user: a venv, then pip install of the wheel
+            made = run([interpreter, "-m", "venv", str(venv)])
+            install = [str(python), "-m", "pip", "install", "--quiet", target, *cell.requirements, *cell.tools]
+        else:
+            made = run([str(UV), "venv", "--quiet", "--python", interpreter, str(venv)])
+            install = [str(UV), "pip", "install", "--quiet", "--python", str(python), *date, target,
+                       *cell.requirements, *cell.tools]  # fmt: skip
         if made.returncode:
-            raise RuntimeError(f"uv venv failed: {made.stderr[-2000:]}")
-        done = run([str(UV), "pip", "install", "--quiet", "--python", str(python), *date, target,
-                    *cell.requirements, *cell.tools])  # fmt: skip
+            raise RuntimeError(f"making the venv failed: {made.stderr[-2000:]}")
+        done = run(install)
         action = "created"
         if done.returncode == 0:
             stamp.write_text(spec)
@@ -172,6 +186,18 @@ def _pytest(python: Path, folder: Path, log: Path, *args: str, env: dict[str, st
     return outcome.returncode == 0, summary
 
 
+def _listed_by_airflow(python: Path, folder: Path, env: dict[str, str]) -> str:
+    """``airflow providers list`` names the provider; returns what is wrong, or ""."""
+    home = folder / "airflow-home"
+    command = [str(python.with_name("airflow")), "providers", "list", "--output", "json"]
+    listed = run(command, cwd=folder, env={**env, "AIRFLOW_HOME": str(home)}, timeout=300)
+    try:
+        names = {p["package_name"] for p in json.loads(listed.stdout[listed.stdout.index("[") :])}
+    except (ValueError, KeyError, TypeError):
+        return f"`airflow providers list` failed: {(listed.stdout + listed.stderr)[-500:]}"
+    return "" if "airflow-provider-eightbyeight" in names else f"`airflow providers list` lacks the provider: {names}"
+
+
 def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     """Run the quick suite from a copy of the tests; returns (passed, pytest's summary, where the package was)."""
     folder = WORK / cell.name / "run"
@@ -188,6 +214,9 @@ def test(cell: Cell, python: Path) -> tuple[bool, str, str]:
     if where.returncode or "site-packages" not in origin:
         return False, f"the package was not imported from the wheel: {origin or where.stderr[-500:]}", origin
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
+    listed = _listed_by_airflow(python, folder, env)
+    if listed:
+        return False, listed, origin
     passed, summary = _pytest(python, folder, WORK / cell.name / "pytest.log", "-m", MARKERS, "tests", env=env)
     if cell.e2e:
         env["EIGHTBYEIGHT_E2E_ARTIFACTS"] = str(WORK / cell.name)  # its screenshots, apart from make test's

@@ -50,3 +50,22 @@ def test_a_wheel_without_a_module_or_py_typed_is_named(built: Path, tmp_path: Pa
     problems = _checker().check(tmp_path)
     assert "wheel lacks airflow_provider_eightbyeight/hooks/network.py" in problems
     assert "wheel lacks py.typed (typed package marker)" in problems
+
+
+def test_a_wheel_or_sdist_without_the_examples_is_named(built: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    [wheel] = built.glob("*.whl")
+    [sdist] = built.glob("*.tar.gz")
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp_path / wheel.name, "w") as target:
+        for item in source.infolist():
+            if "example_dags/example_eightbyeight_daily_export" not in item.filename:
+                target.writestr(item, source.read(item.filename))
+    with tarfile.open(sdist) as source, tarfile.open(tmp_path / sdist.name, "w:gz") as target:
+        for member in source.getmembers():
+            if "example_dags/example_eightbyeight_restore" not in member.name:
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    problems = _checker().check(tmp_path)
+    assert "wheel lacks the example example_eightbyeight_daily_export.py" in problems
+    assert "sdist lacks example_dags/example_eightbyeight_restore_archived.py" in problems
+    assert not [p for p in problems if "daily_export" in p and "sdist" in p]  # only what was taken out

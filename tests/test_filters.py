@@ -55,6 +55,12 @@ class TestTimes:
             ("2026-03-04T10:15:30.250", datetime(2026, 3, 4, 10, 15, 30, 250000, tzinfo=timezone.utc)),
             ("2026-03-04T11:15:30+01:00", datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
             ("2026-03-04T10:15:30Z", datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
+            # forms Python 3.10's datetime.fromisoformat refuses (parsed by pendulum, as Airflow does)
+            ("2026-03-04T10:15:30.25", datetime(2026, 3, 4, 10, 15, 30, 250000, tzinfo=timezone.utc)),
+            ("2026-03-04T10:15:30.2500001Z", datetime(2026, 3, 4, 10, 15, 30, 250000, tzinfo=timezone.utc)),
+            ("2026-03-04 10:15:30.5", datetime(2026, 3, 4, 10, 15, 30, 500000, tzinfo=timezone.utc)),
+            ("20260304T101530Z", datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
+            (" 2026-03-04T10:15:30z ", datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
             (1772619330000, datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
             ("1772619330", datetime(2026, 3, 4, 10, 15, 30, tzinfo=timezone.utc)),
             (None, None),
@@ -66,6 +72,12 @@ class TestTimes:
         assert parsed == expected
         if parsed is not None:
             assert parsed.utcoffset() == timedelta(0)
+        assert parsed is None or type(parsed) is datetime  # a plain datetime, whatever parsed it
+
+    @pytest.mark.parametrize("raw", ["P1D", "2026-W10", "10:15:30", "2026-13-01T00:00:00", "yesterday", "2026-03"])
+    def test_what_is_not_a_point_in_time_is_refused(self, raw):
+        with pytest.raises(ValueError):
+            parse_api_time(raw)
 
 
 class TestValues:

@@ -241,13 +241,49 @@ def test_progress_and_summary_lines(make_hook, emulator, tmp_path, caplog):
     # a search is copied as it pages, so no total is known in advance: objects, MB and rate so far
     assert len(progress) == summary.copied and progress[-1].startswith(f"Progress: {summary.copied} objects")
     assert progress[-1].endswith("MB/s")
-    [final] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Transfer finished:")]
-    assert f"{summary.copied} copied" in final and summary.manifest in final
+    lines = [r.getMessage() for r in caplog.records]
+    at = next(i for i, line in enumerate(lines) if line.startswith("Transfer finished:"))
+    final = lines[at : at + 5]  # short lines, so a log view shows each whole: counts, bytes, where, manifest
+    assert f"{summary.copied} copied" in final[0] and all(len(line) <= 100 for line in final[:3]), final
+    assert final[3] == f"Destination: {summary.destination}" and final[4] == f"Manifest: {summary.manifest}"
     planned = TransferEngine(hook, str(tmp_path / "b"), options, log=log).plan(hook.iter_objects())
     caplog.clear()
     list(TransferEngine(hook, str(tmp_path / "b"), options, log=log).copy_all(planned))  # a list: totals and ETA
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress:")]
     assert progress[-1].startswith(f"Progress: {len(planned) - 1}/{len(planned)} objects") and "ETA" in progress[-1]
+
+
+def test_progress_of_a_run_with_failures_says_what_failed(make_hook, emulator, tmp_path, caplog):
+    hook = make_hook()
+    objects = list(hook.iter_objects())[:6]
+    for victim in objects[:2]:
+        emulator.add_fault(FaultRule(kind="corrupt", route="content", object_ids=[victim.id], after_bytes=5))
+    log = logging.getLogger("tests.transfer")
+    caplog.set_level(logging.INFO, logger="tests.transfer")
+    options = TransferOptions(max_workers=1, progress_interval=0)
+    summary = TransferEngine(hook, str(tmp_path), options, log=log).run(iter(objects))
+    assert summary.failed == 2, summary
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress:")]
+    assert progress and all("failed" in line for line in progress[-1:]), progress
+    assert any(f"{summary.copied} copied" in line for line in progress) or summary.copied == 0, progress
+    assert all(" copied" in line for line in progress)  # the MB are those copied, not of every object done
+
+
+def test_bulk_jobs_are_logged_after_the_search_with_their_regions(conn, emulator, tmp_path, make_hook, caplog):
+    from airflow_provider_eightbyeight.transfer.run import RunPolicy, TransferRun
+
+    hook = make_hook()
+    log = logging.getLogger("tests.transfer")
+    caplog.set_level(logging.INFO, logger="tests.transfer")
+    engine = TransferEngine(hook, tmp_path.as_uri(), log=log)
+    run = TransferRun(engine, RunPolicy(strategy="bulk"))
+    assert run.start(hook.iter_objects()) is not None and run.jobs
+    lines = [r.getMessage() for r in caplog.records]
+    found = next(i for i, line in enumerate(lines) if line.startswith("Found "))
+    started = next(i for i, line in enumerate(lines) if line.startswith("Started "))
+    assert found < started, lines  # in the order they happen: the search, then the jobs it led to
+    assert "us-east" in lines[started] and "per region" in lines[started], lines[started]
+    run.cancel()
 
 
 def test_bulk_strategy_with_fallbacks(conn, emulator, tmp_path, make_hook):

@@ -24,7 +24,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -45,7 +44,7 @@ from airflow_provider_eightbyeight.errors import (
 from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, EightByEightHook
 from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
 from airflow_provider_eightbyeight.models import BulkJob, StoredObject
-from airflow_provider_eightbyeight.transfer import storage
+from airflow_provider_eightbyeight.transfer import report, storage
 from airflow_provider_eightbyeight.transfer.listing import FolderCache
 from airflow_provider_eightbyeight.transfer.malloc import limit_arenas
 from airflow_provider_eightbyeight.transfer.manifest import (
@@ -290,49 +289,6 @@ class TransferSummary:
             "failures": dict(list(self.failures.items())[:DETAIL_LIMIT]),
             "delete_failures": dict(list(self.delete_failures.items())[:DETAIL_LIMIT]),
         }
-
-
-class _Progress:
-    """Objects and bytes done of total, logged at most every ``interval`` seconds."""
-
-    def __init__(
-        self, log: logging.Logger, total_objects: int | None, total_bytes: int | None, interval: float
-    ) -> None:
-        self.log = log
-        self.total_objects = total_objects
-        self.total_bytes = total_bytes
-        self.interval = interval
-        self.objects = 0
-        self.bytes = 0
-        self.started = time.monotonic()
-        self._last = self.started
-        self._lock = threading.Lock()
-
-    def add(self, size: int) -> None:
-        with self._lock:
-            self.objects += 1
-            self.bytes += size
-            now = time.monotonic()
-            if now - self._last < self.interval or self.objects == self.total_objects:
-                return
-            self._last = now
-            elapsed = max(now - self.started, 1e-6)
-            rate = self.bytes / elapsed
-            if self.total_objects is None or self.total_bytes is None:  # a stream: no totals yet
-                self.log.info("Progress: %d objects, %.1f MB, %.1f MB/s", self.objects, self.bytes / 1e6, rate / 1e6)
-                return
-            left = max(self.total_bytes - self.bytes, 0)
-            eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
-            self.log.info(
-                "Progress: %d/%d objects, %.1f/%.1f MB (%.0f%%), %.1f MB/s, ETA %s",
-                self.objects,
-                self.total_objects,
-                self.bytes / 1e6,
-                self.total_bytes / 1e6,
-                100 * self.bytes / self.total_bytes if self.total_bytes else 100,
-                rate / 1e6,
-                eta,
-            )
 
 
 class _Breaker:
@@ -604,11 +560,11 @@ class TransferEngine:
                     storage.url_of(self.root),
                     self.options.max_workers,
                 )
-        progress = _Progress(self.log, total_objects, total_bytes, self.options.progress_interval)
+        progress = report.Progress(self.log, total_objects, total_bytes, self.options.progress_interval)
         return self.map(planned, lambda p: self.copy_one(p, progress, restored=restored))
 
     def copy_one(
-        self, planned: PlannedObject, progress: _Progress | None = None, *, restored: bool = False
+        self, planned: PlannedObject, progress: report.Progress | None = None, *, restored: bool = False
     ) -> ManifestRecord:
         """Copy one object (or skip it if a verified copy exists); never raises for one object's problems."""
         obj = planned.obj
@@ -619,7 +575,7 @@ class TransferEngine:
                 item, existing = self.place(planned)
                 if existing is not None:
                     if progress:
-                        progress.add(0)
+                        progress.add(0, "failed" if existing.status == Status.FAILED else "skipped")
                     return existing
                 try:
                     result = self.hook.download_object(
@@ -641,12 +597,12 @@ class TransferEngine:
             raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
         except ObjectNotAvailableError as err:  # its state changed since the search
             if progress:
-                progress.add(0)
+                progress.add(0, "not ready")
             return self.not_ready_record(planned, err.state, str(err))
         except Exception as err:  # one object's failure must not stop the others
             self.log.error("Copying object %s failed: %s", obj.id, err)
             if progress:
-                progress.add(0)
+                progress.add(0, "failed")
             record = self.failed_record(obj.id, planned, str(err) or type(err).__name__, obj=obj)
             record.extra["error"] = type(err).__name__
             return record

@@ -36,7 +36,7 @@ from airflow_provider_eightbyeight.compat import BaseTrigger
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
 from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
 from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject
-from airflow_provider_eightbyeight.transfer import storage
+from airflow_provider_eightbyeight.transfer import report, storage
 from airflow_provider_eightbyeight.transfer.engine import (
     ON_ARCHIVED,
     ON_NOT_READY,
@@ -502,6 +502,8 @@ class TransferRun:
             len(self.restoring),
             len(self.waiting),
         )
+        if self.jobs:  # logged after the search that led to them (they start while it pages)
+            report.log_bulk_jobs(self.log, self.jobs)
         if pause is not None:
             return self._pause(pause)
         return self._after_copies()
@@ -722,7 +724,6 @@ class TransferRun:
                 self._launch(batch.items, region)
         if not self.jobs:
             return None
-        self.log.info("Started %d bulk job(s) for %d object(s).", len(self.jobs), sum(j["count"] for j in self.jobs))
         return Pause(
             trigger=EightByEightBulkJobTrigger(
                 eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
@@ -968,21 +969,7 @@ class TransferRun:
         summary.seconds = self._elapsed
         summary.requests = self._requests
         summary.retries = self._retries
-        self.log.info(
-            "Transfer finished: %d copied, %d restored and copied, %d skipped (already present), %d archived "
-            "(not copied), %d not ready, %d failed, %d deleted at 8x8; %.1f MB in %.1f s, %d retries. Manifest: %s",
-            summary.copied,
-            summary.restored,
-            summary.skipped,
-            summary.archived,
-            summary.not_ready,
-            summary.failed,
-            summary.deleted,
-            summary.bytes_copied / 1e6,
-            summary.seconds,
-            summary.retries,
-            summary.manifest,
-        )
+        report.log_summary(self.log, summary)
         if summary.archived and self.policy.on_archived == "skip":
             self.log.warning(
                 "%d ARCHIVED object(s) were not copied (on_archived='skip'; each is named in the manifest with "

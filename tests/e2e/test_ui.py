@@ -58,7 +58,9 @@ def test_typing_0_in_port_makes_the_test_button_work(
     row.get_by_role("button", name="Edit Connection").click()
     dialog = page.get_by_role("dialog")
     port = dialog.locator("input[name=port]")
-    assert "0" in dialog.inner_text() and port.get_attribute("placeholder") == "0"
+    assert "enter 0 for the Test button" in dialog.inner_text()
+    placeholder = port.get_attribute("placeholder") or ""  # a number there reads as a value already entered
+    assert placeholder and not any(c.isdigit() for c in placeholder), placeholder
     port.fill("0")
     dialog.get_by_role("button", name="Save").click()
     dialog.wait_for(state="hidden")
@@ -82,7 +84,8 @@ def test_airflow_still_refuses_to_test_a_connection_stored_without_a_port(
     _save(deployment, emulator_process, port=None)
     status, body, toast = _press_test(page, _connections(page, deployment))
     assert status == 400 and "differs from the stored connection" in body["detail"], (status, body)
-    assert "Failed" in toast
+    assert "Test Connection Failed" in toast and "Bad Request" in toast, toast  # what the README quotes
+    assert "differs" not in toast  # the reason is only in the response body (README, "Test button")
 
 
 def test_a_wrong_secret_fails_with_words_for_this_connection(
@@ -159,4 +162,10 @@ def test_a_task_log_shows_what_the_transfer_did(page: Any, deployment: AirflowDe
     page.get_by_text("Transfer finished:").first.wait_for()
     page.screenshot(path=str(artifacts / "3-task-log.png"), full_page=True)
     text = page.inner_text("body")
-    assert "copied" in text and "Manifest:" in text
+    assert "copied" in text and "Manifest:" in text and "Destination:" in text
+    width = (page.viewport_size or {"width": 1280})["width"]
+    for start in ("Transfer finished:", "Destination: ", "Manifest: "):  # each closing line whole in view
+        line = page.get_by_text(start).last
+        line.scroll_into_view_if_needed()
+        box = line.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (start, box, width)
