@@ -10,8 +10,9 @@ product code never imports it.
 Modules: ``config`` (EmulatorConfig, Account), ``content`` (deterministic bytes), ``seed``
 (seeded objects), ``fiql`` (filter parser), ``models`` (records), ``state`` (store, clock,
 stats), ``faults`` (FaultRule), ``server`` (HTTP), ``tls`` (throwaway CA and certificates),
-``zipstream`` (bulk zips), ``emulator`` (the facade), ``cli`` (``eightbyeight-emulator``) and
-``pytest_plugin`` (fixtures).
+``zipstream`` (bulk zips), ``emulator`` (the facade), ``cli`` (``eightbyeight-emulator``, also
+``python -m airflow_provider_eightbyeight.testing``), ``admin_client`` (a client of a running emulator's admin
+API) and ``pytest_plugin`` (fixtures).
 """
 
 from __future__ import annotations

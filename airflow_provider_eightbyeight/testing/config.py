@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 DEFAULT_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
@@ -51,6 +51,34 @@ def _utc(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=timezone.utc)
 
 
+#: Days before today in the CLI's default window (``--days``).
+DEFAULT_RECENT_DAYS = 7
+
+
+def recent_window(days: int = DEFAULT_RECENT_DAYS, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """
+    A ``(created_start, created_end)`` window around now: the ``days`` whole UTC days before today, and today up
+    to ``now``, so the data intervals of yesterday (and today, so far) hold objects. The CLI seeds this window by
+    default (``--days``); ``EmulatorConfig()`` keeps its fixed 2026-11-01..08 window.
+
+    >>> start, end = recent_window(7)
+    >>> config = EmulatorConfig(created_start=start, created_end=end)  # doctest: +SKIP
+
+    :param days: Whole UTC days before today to include (0: today only); at least 0.
+    :param now: The window's end (naive: UTC); default the current time in whole seconds (the emulated clock
+        starts at it).
+    :return: The window's start (a UTC midnight) and end, both timezone-aware UTC.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValueError(f"days must be >= 0 (whole days before today), got {days!r}")
+    if now is None:
+        end = datetime.now(timezone.utc).replace(microsecond=0)
+    else:
+        end = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+    start = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
+    return start, end
+
+
 @dataclass
 class EmulatorConfig:
     """Everything that shapes the emulator's data and behaviour (see the module docs of ``testing``).
@@ -58,6 +86,10 @@ class EmulatorConfig:
     Most switches are read per request, so changing ``emulator.config.<field>`` on a running
     emulator takes effect for the next request; data-shaping fields (seed, objects, sizes, dates,
     fractions, regions, accounts) only apply at construction.
+
+    The seeded objects' ``createdTime`` lies in ``created_start``..``created_end``, by default the fixed week
+    2026-11-01..08 (the same data for one seed, whatever today is); :func:`recent_window` gives a window around
+    now instead (the CLI's default).
     """
 
     seed: int = 42
