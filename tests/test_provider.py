@@ -185,3 +185,15 @@ def test_the_form_below_airflow_3_2_has_the_same_fields_as_conn_fields():
         "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
         "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
     }
+
+
+def test_the_readme_documents_every_extra_field_of_the_form():
+    """A field the form shows that the README's connection table leaves out is a field nobody can look up."""
+    from airflow_provider_eightbyeight.connection_form import CONN_FIELDS
+    from tests.helpers import ROOT
+
+    section = (ROOT / "README.md").read_text().split("\n## The connection\n", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("| "))
+    missing = [name for name in CONN_FIELDS if f"`{name}`" not in table]
+    assert not missing, f"README's connection table lacks the extras {missing}"
+    assert str(len(CONN_FIELDS)) in (ROOT / "README.md").read_text().split("Extra Fields lists all", 1)[1][:4]
