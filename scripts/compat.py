@@ -192,7 +192,8 @@ def _listed_by_airflow(python: Path, folder: Path, env: dict[str, str]) -> str:
     command = [str(python.with_name("airflow")), "providers", "list", "--output", "json"]
     listed = run(command, cwd=folder, env={**env, "AIRFLOW_HOME": str(home)}, timeout=300)
     try:
-        names = {p["package_name"] for p in json.loads(listed.stdout[listed.stdout.index("[") :])}
+        found, _ = json.JSONDecoder().raw_decode(listed.stdout, listed.stdout.index("["))  # warnings may follow
+        names = {p["package_name"] for p in found}
     except (ValueError, KeyError, TypeError):
         return f"`airflow providers list` failed: {(listed.stdout + listed.stderr)[-500:]}"
     return "" if "airflow-provider-eightbyeight" in names else f"`airflow providers list` lacks the provider: {names}"
