@@ -6,6 +6,7 @@ copies, manifests and sidecars.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.e2e.deployment import AirflowDeployment, EmulatorProcess
@@ -29,3 +30,13 @@ def test_the_secret_is_in_no_log_database_or_file(
     db = deployment.home / "airflow.db"
     assert db.stat().st_size > 0 and scanned > 20  # the scan saw the deployment's files, the database included
     assert not leaks, leaks
+
+
+def test_no_deprecation_warning_from_the_provider_in_any_log(deployment: AirflowDeployment, e2e_dir: Path) -> None:
+    """What the scheduler, the triggerer, the UI server and every task logged: no deprecation warning names a
+    module of this provider (Airflow's own warnings are Airflow's)."""
+    pattern = re.compile(rb"airflow_provider_eightbyeight[/\w.]*:\d+: (\w*(?:Deprecat|Removed)\w*|FutureWarning)")
+    logs = [p for p in e2e_dir.rglob("*") if p.is_file() and (p.suffix == ".log" or "logs" in p.parts)]
+    assert logs, "the deployment wrote no logs"
+    found = [f"{p.relative_to(e2e_dir)}: {m.group(0).decode()}" for p in logs for m in pattern.finditer(p.read_bytes())]
+    assert not found, found[:10]
