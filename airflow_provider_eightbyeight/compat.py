@@ -25,8 +25,10 @@ from airflow.providers.common.compat.sdk import (
     AssetAlias,
     BaseHook,
     BaseOperator,
+    BaseOperatorLink,
     BaseSensorOperator,
     PokeReturnValue,
+    XCom,
     conf,
 )
 from airflow.providers.common.compat.version_compat import (
@@ -60,6 +62,7 @@ __all__ = [
     "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
+    "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
@@ -69,6 +72,7 @@ __all__ = [
     "PokeReturnValue",
     "SharedStreamProducer",
     "TriggerEvent",
+    "XCom",
     "conf",
     "mask_secret",
     "openlineage_types",

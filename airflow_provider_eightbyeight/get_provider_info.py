@@ -56,6 +56,10 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": [
+            "airflow_provider_eightbyeight.operators.links.EightByEightDestinationLink",
+            "airflow_provider_eightbyeight.operators.links.EightByEightManifestLink",
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

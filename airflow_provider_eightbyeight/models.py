@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from airflow_provider_eightbyeight.timeutil import parse_api_time
 
@@ -128,7 +128,10 @@ def _show(value: Any) -> str:
 
 
 class _Fields:
-    """Reads one ObjectResponse's fields, each checked against the contract; ``problems`` says what was not."""
+    """
+    Reads one ObjectResponse's (or BucketResponse's) fields, each checked against the contract; ``problems`` says
+    what was not.
+    """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
@@ -225,16 +228,20 @@ class _Fields:
         return None
 
 
-def _object_id(data: Mapping[str, Any]) -> str:
-    """The item's id (``id``, else ``objectId``), exactly as sent; ``ValueError`` when it has no usable one."""
-    for name in ("id", "objectId"):
+def _object_id(data: Mapping[str, Any], names: tuple[str, ...] = ("id", "objectId"), what: str = "object") -> str:
+    """
+    The item's id (the first of ``names`` present: ``id``, else ``objectId``), exactly as sent; ``ValueError``
+    when it has no usable one.
+    """
+    for name in names:
         value = data.get(name)
         if value is None or value == "":
             continue
         if not isinstance(value, str):
             raise ValueError(f"its {name} {_show(value)} is not a string")
         return value
-    raise ValueError("object description without an 'id'")
+    article = "an" if names[0][:1].lower() in "aeiou" else "a"
+    raise ValueError(f"{what} description without {article} {names[0]!r}")
 
 
 def _digest(item: Any) -> str:
@@ -378,10 +385,160 @@ class StoredObject:
         return summary
 
 
-def _with_problem(obj: StoredObject, problem: str) -> StoredObject:
-    """``obj`` with ``problem`` added to any it has."""
+_WithProblem = TypeVar("_WithProblem", "StoredObject", "Bucket")
+
+
+def _with_problem(obj: _WithProblem, problem: str) -> _WithProblem:
+    """``obj`` (an object or a bucket) with ``problem`` added to any it has."""
     joined = f"{obj.problem}; {problem}" if obj.problem else problem
     return dataclasses.replace(obj, problem=joined)
+
+
+class BucketMember(NamedTuple):
+    """One object of a bucket as the bucket lists it: its id and its type (``None`` when 8x8 gives none)."""
+
+    id: str
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """
+    One bucket of 8x8 Cloud Storage: the group of related objects (a call's recording and what was derived
+    from it: transcripts, summaries...), contract section 8.
+
+    Built leniently from the API's BucketResponse, as :class:`StoredObject` is from an ObjectResponse: times as
+    ISO (without zone = UTC) or epoch, tags as a list of ``{key, value}``, ``objectList`` items as the 2026
+    revision's ``{id, type}`` or the 3.1.6 spec's whole ObjectResponse (only the id and type are kept).
+    Unknown fields stay in ``raw``.
+    """
+
+    id: str
+    customer_id: str | None = None
+    user_id: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    #: The bucket's objects as ``(id, type)`` pairs, in 8x8's order; an item without a usable id is left out, a
+    #: malformed type is ``None`` (both named in :attr:`problem`).
+    objects: tuple[BucketMember, ...] = ()
+    region: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Why this bucket is not as 8x8 described it (a malformed field or ``objectList`` item, an id that cannot be
+    #: used exactly, no id at all), or ``None``. The fields that were malformed are ``None`` (or left out).
+    problem: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], region: str | None = None) -> Bucket:
+        """
+        Build from one BucketResponse dict, checking every field once (contract section 8).
+
+        The id is ``bucketId`` (else ``id``, the name 8x8's bucket filter uses). A value of the wrong type or
+        shape is not an error here: it is set to ``None`` (an ``objectList`` item without a usable id: left out)
+        and named in :attr:`problem`, so one malformed bucket is that bucket's failure, never its caller's.
+
+        :param data: the JSON object as 8x8 sent it.
+        :param region: the region it was read from (8x8 does not repeat it in the bucket).
+        :raises ValueError: when ``data`` is not an object or has no usable id (none, or not a string);
+            :meth:`unnamed` builds a stand-in for such an item.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a bucket description, got {type(data).__name__} {_show(data)}")
+        bucket_id = _object_id(data, ("bucketId", "id"), "bucket")
+        bucket = cls._parsed(data, bucket_id, region)
+        why = id_problem(bucket_id)
+        if why is None:
+            return bucket
+        return _with_problem(bucket, f"its id {bucket_id!r} cannot be used exactly as 8x8 gave it: {why}")
+
+    @classmethod
+    def unnamed(cls, item: Any, region: str | None, reason: str) -> Bucket:
+        """
+        A stand-in for a listed bucket that has no usable id, so that it is reported rather than lost.
+
+        Its :attr:`id` is the synthetic key ``<no id>/<region>/<digest of the item>`` (as
+        :meth:`StoredObject.unnamed` makes them), its :attr:`problem` says why.
+
+        :param item: the item as 8x8 sent it.
+        :param region: the region searched.
+        :param reason: why it has no usable id.
+        """
+        key = f"{UNNAMED_PREFIX}{region or 'unknown'}/{_digest(item)}"
+        problem = f"8x8 listed a bucket without a usable id ({reason}): {_show(item)}"
+        if isinstance(item, Mapping):
+            return _with_problem(cls._parsed(item, key, region), problem)
+        return cls(id=key, region=region, problem=problem)
+
+    @classmethod
+    def _parsed(cls, data: Mapping[str, Any], bucket_id: str, region: str | None) -> Bucket:
+        fields = _Fields(data)
+        bucket = cls(
+            id=bucket_id,
+            customer_id=fields.text("customerId"),
+            user_id=fields.text("userId"),
+            created=fields.time("createdTime"),
+            updated=fields.time("updatedTime"),
+            tags=fields.tags(),
+            objects=_members(fields),
+            region=region,
+            raw=dict(data),
+        )
+        if not fields.problems:
+            return bucket
+        return _with_problem(bucket, "8x8 described it with malformed metadata: " + "; ".join(fields.problems))
+
+    @property
+    def object_ids(self) -> tuple[str, ...]:
+        """The ids of the bucket's objects, in 8x8's order."""
+        return tuple(member.id for member in self.objects)
+
+    def to_summary(self) -> dict[str, Any]:
+        """A small JSON-serialisable summary, fit for XCom (with ``problem`` when the bucket has one)."""
+        summary: dict[str, Any] = {
+            "id": self.id,
+            "user_id": self.user_id,
+            "created": self.created.isoformat() if self.created else None,
+            "updated": self.updated.isoformat() if self.updated else None,
+            "region": self.region,
+            "tags": dict(self.tags),
+            "objects": [{"id": m.id, "type": m.type} for m in self.objects],
+        }
+        if self.problem:
+            summary["problem"] = self.problem
+        return summary
+
+
+def _members(fields: _Fields) -> tuple[BucketMember, ...]:
+    """
+    The ``objectList`` of a BucketResponse as ``(id, type)`` pairs. An item that is not an object or has no usable
+    id is left out, one whose type is not a string is kept with type ``None``; each is named in ``fields.problems``.
+    """
+    value = fields.data.get("objectList")
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        fields.bad("objectList", value, "a list of objects ({id, type})")
+        return ()
+    members: list[BucketMember] = []
+    for index, item in enumerate(value):
+        where = f"objectList[{index}]"
+        if not isinstance(item, Mapping):
+            fields.bad(where, item, "an object ({id, type})")
+            continue
+        try:
+            object_id = _object_id(item)
+        except ValueError as err:
+            fields.problems.append(f"{where}: {err}")
+            continue
+        why = id_problem(object_id)
+        if why is not None:
+            fields.problems.append(f"{where}: its id {object_id!r} cannot be used exactly as 8x8 gave it: {why}")
+            continue
+        item_fields = _Fields(item)
+        object_type = item_fields.text("type")  # None when malformed: the id is still the bucket's object
+        fields.problems.extend(f"{where}: {p}" for p in item_fields.problems)
+        members.append(BucketMember(object_id, object_type))
+    return tuple(members)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from airflow_provider_eightbyeight.errors import (
     TransportError,
 )
 from airflow_provider_eightbyeight.filters import FilterLike, all_of, any_of, comparison, to_fiql
+from airflow_provider_eightbyeight.hooks import buckets
 from airflow_provider_eightbyeight.hooks.lean_get import lean_get
 from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
 from airflow_provider_eightbyeight.hooks.network import Network, Route
@@ -61,7 +62,10 @@ from airflow_provider_eightbyeight.hooks.retry import (
     parse_retry_after,
 )
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE, AccessToken, cache_key
-from airflow_provider_eightbyeight.models import BulkJob, DownloadResult, ObjectState, StoredObject, id_problem
+from airflow_provider_eightbyeight.hooks.wire import as_number as _as_number
+from airflow_provider_eightbyeight.hooks.wire import check_id as _check_id
+from airflow_provider_eightbyeight.hooks.wire import read_page as _read_page
+from airflow_provider_eightbyeight.models import Bucket, BulkJob, DownloadResult, ObjectState, StoredObject
 
 #: Region used to ask for the account's regions when none is configured (the API's documented default).
 DEFAULT_DISCOVERY_REGION = "us-west"
@@ -1047,6 +1051,60 @@ class EightByEightHook(BaseHook):
                 path=urlsplit(self._url(name, f"objects/{object_id}")).path,
             ) from None
 
+    # ------------------------------------------------------------------ buckets
+
+    def iter_buckets(
+        self,
+        filter: FilterLike = None,
+        *,
+        region: str | Sequence[str] | None = None,
+        all_regions: bool = False,
+        sort_field: str = "createdTime",
+        sort_direction: str = "ASC",
+        page_size: int = buckets.MAX_BUCKET_PAGE,
+        max_buckets: int | None = None,
+    ) -> Iterator[Bucket]:
+        """
+        Every bucket matching ``filter``, page by page (memory bounded by one page): the groups 8x8 keeps a
+        call's objects in (recording, transcript, summary...), each as a :class:`~..models.Bucket` whose
+        ``objects`` are ``(id, type)`` pairs.
+
+        A bucket 8x8 describes with a malformed field is yielded with that field ``None`` and its ``problem``
+        set (logged); one without a usable id as a ``<no id>/...`` stand-in. The 3.1.6 spec's answer (one
+        BucketResponse, no paging) is read as one bucket.
+
+        :param filter: FIQL over the bucket fields ``id``, ``userId``, ``name``, ``createdTime``, ``updatedTime``
+            and bucket tag keys (a string, or a :class:`~..filters.ObjectFilter`-like object rendering FIQL).
+        :param region: region(s) to search; see :meth:`resolve_regions`.
+        :param all_regions: search every region of the account.
+        :param sort_field: bucket field to sort by (``createdTime``, ``name``...).
+        :param sort_direction: ``ASC`` or ``DESC``.
+        :param page_size: buckets per request, 1..100.
+        :param max_buckets: Optional. Stop after this many buckets.
+        :raises ConfigurationError: for a bad argument (nothing is sent).
+        """
+        return buckets.iter_buckets(
+            self,
+            filter,
+            region=region,
+            all_regions=all_regions,
+            sort_field=sort_field,
+            sort_direction=sort_direction,
+            page_size=page_size,
+            max_buckets=max_buckets,
+        )
+
+    def get_bucket(self, bucket_id: str, *, region: str | None = None) -> Bucket:
+        """
+        One bucket and the ``(id, type)`` of each of its objects.
+
+        :param bucket_id: the bucket's id (``bucketId``), exactly as 8x8 gives it; an object's ``bucket_id``.
+        :param region: Optional. The region it is in; see :meth:`resolve_region`.
+        :raises NotFoundError: when the bucket is unknown in the region.
+        :raises ApiError: when 8x8 answers with something that is not that bucket.
+        """
+        return buckets.get_bucket(self, bucket_id, region=region)
+
     # ------------------------------------------------------------------ content
 
     def get_presigned_url(self, object_id: str, *, region: str | None = None) -> str:
@@ -1681,20 +1739,6 @@ class EightByEightHook(BaseHook):
 # ---------------------------------------------------------------------- helpers (module-private)
 
 
-def _check_id(value: Any, what: str = "object id") -> str:
-    """``value`` unchanged, if it can be used exactly as it is (:func:`~..models.id_problem`); never altered."""
-    why = id_problem(value)
-    if why is not None:
-        raise ConfigurationError(
-            f"The {what} {value!r} cannot be used: {why}",
-            hint=(
-                f"Ids are used exactly as given, never trimmed: pass the {what} exactly as 8x8 lists it "
-                "(without spaces, control characters or slashes around or in it)"
-            ),
-        )
-    return value
-
-
 def _not_available(obj: StoredObject) -> ObjectNotAvailableError:
     hint = (
         "Restore it first (restore_object or EightByEightRestoreObjectsOperator); it takes hours"
@@ -1784,35 +1828,6 @@ def _products(body: dict) -> list[str] | None:
     if isinstance(text, str) and text.strip():
         return [p.strip() for p in text.strip().strip("[]").split(",") if p.strip()]
     return None
-
-
-def _as_number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("-inf")
-
-
-def _read_page(body: Any) -> tuple[list[Any], Any, bool | None]:
-    """``(content, next pageKey, lastPage)`` from a page object or the older list of page objects."""
-    if body is None:
-        return [], None, True
-    pages = body if isinstance(body, list) else [body]
-    if pages and not all(isinstance(p, dict) for p in pages):
-        raise ApiError("8x8 answered a search with something that is not a page of objects")
-    content: list[Any] = []
-    next_key: Any = None
-    last_page: bool | None = None
-    for page in pages:
-        items = page.get("content") or []
-        if not isinstance(items, list):
-            raise ApiError("8x8 answered a search with a page whose content is not a list")
-        content.extend(items)
-        next_key = page.get("pageKey", next_key)
-        if "lastPage" in page:
-            raw = page["lastPage"]
-            last_page = raw if isinstance(raw, bool) else str(raw).strip().lower() == "true"
-    return content, next_key, last_page
 
 
 def _read_jobs(body: Any, region: str, method: str, url: str, *, allow_empty: bool = False) -> list[BulkJob]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_eightbyeight.compat import AssetAlias, BaseAsset, conf, require
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.models import StoredObject
+from airflow_provider_eightbyeight.operators import links
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
     LOCATE_CHUNK,
@@ -118,6 +119,8 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     )
     template_fields_renderers = {"tags": "json", "object_ids": "json"}
     ui_color = "#d7ecff"
+    #: The destination and the manifest in the object store's console (S3, GCS; none for local files).
+    operator_extra_links = (links.EightByEightDestinationLink(), links.EightByEightManifestLink())
 
     def __init__(
         self,
@@ -368,6 +371,10 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
     def _drive(self, context: Context, run: TransferRun, outcome: Pause | TransferSummary) -> dict[str, Any]:
         """Wait at each pause of the run (deferring when deferrable), then complete."""
         self._run = run
+        ti = context.get("ti")
+        if ti is not None:  # the extra links' places, from the start: a failed or deferred run has them too
+            places = {"destination": storage.url_of(run.engine.root), "manifest": run.manifest_url}
+            ti.xcom_push(key=links.XCOM_KEY, value=places)
         while isinstance(outcome, Pause):
             if self.deferrable:
                 # Never defer on a wait that is over (a trigger firing at once races Airflow's executor

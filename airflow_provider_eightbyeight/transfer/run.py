@@ -894,6 +894,11 @@ class TransferRun:
     def _manifest_url(self) -> str:
         return storage.url_of(self.engine.root / MANIFEST_DIR / self.manifest)
 
+    @property
+    def manifest_url(self) -> str:
+        """Where this run's manifest is (or will be) published."""
+        return self._manifest_url()
+
     def _close_phase(self) -> None:
         """Add the time, requests and retries since the phase began (calling it again adds nothing)."""
         now = time.monotonic()
