@@ -54,7 +54,7 @@ def test_the_form_is_labelled_tests_ok_and_saves_the_extras(
     for text in (
         "API key",
         "Secret",
-        "Port (enter 0",
+        "Port (8x8 needs none; on Airflow 3.3.1-3.3.2 enter 0",
         "Region",
         "every region of the account",
         "API base URL",
