@@ -62,6 +62,25 @@ class ConnectionSettings:
     verify: bool = True
     client_cert: str | None = None
     client_key: str | None = None
+    #: Where ``api_base_url`` came from, for messages: "api_base_url extra", "Host field" or "" (the default).
+    api_base_url_from: str = field(default="", compare=False)
+    #: Where ``token_url`` came from: "oauth_url extra", "token_url extra" or "" (api_base_url + /oauth/v2/token).
+    token_url_from: str = field(default="", compare=False)
+
+    def url_origin(self, url: str) -> str:
+        """
+        ``host:port`` of ``url`` and the setting it came from, for messages about an unreachable 8x8.
+
+        e.g. ``"api.example.com:443 (from the connection's api_base_url extra)"``.
+        """
+        base = f"the connection's {self.api_base_url_from}" if self.api_base_url_from else "the default api_base_url"
+        if url.startswith(self.token_url):
+            source = f"the connection's {self.token_url_from}" if self.token_url_from else f"{base}; oauth_url unset"
+        elif url.startswith(self.api_base_url):
+            source = base
+        else:
+            source = "a URL 8x8 sent"
+        return f"{host_and_port(url)} (from {source})"
 
     def storage_root(self, region: str) -> str:
         """``{api_base_url}/storage/{region}/{api_version}``, without a trailing slash."""
@@ -103,6 +122,7 @@ class ConnectionSettings:
 
         allow_insecure = _bool(extras.get("allow_insecure"), "allow_insecure", conn_id)
         base_raw = extras.get("api_base_url") or _url_from_host(conn)
+        base_from = "api_base_url extra" if extras.get("api_base_url") else "Host field" if base_raw else ""
         api_base_url = _base_url(base_raw or DEFAULT_API_BASE_URL, "api_base_url", conn_id, allow_insecure)
         # ``oauth_url``; ``token_url`` is its old name (Airflow masks every extra whose key contains "token").
         token_key = "oauth_url" if extras.get("oauth_url") else "token_url"
@@ -130,6 +150,8 @@ class ConnectionSettings:
             region=_region(extras.get("region"), conn_id),
             api_base_url=api_base_url,
             token_url=token_url,
+            api_base_url_from=base_from,
+            token_url_from=f"{token_key} extra" if token_raw else "",
             api_version=api_version.strip("/"),
             timeout=_number(extras.get("timeout"), "timeout", conn_id, DEFAULT_TIMEOUT, minimum=0.001),
             connect_timeout=_number(extras.get("connect_timeout"), "connect_timeout", conn_id, 10.0, minimum=0.001),
@@ -182,6 +204,19 @@ def _extras(conn: Any, conn_id: str) -> dict[str, Any]:
         if value is not None and value != "":
             extras[name] = value
     return extras
+
+
+def host_and_port(url: str) -> str:
+    """``host:port`` of an http(s) URL, the port made explicit (443 for https, 80 for http)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 80 if parts.scheme == "http" else 443
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _url_from_host(conn: Any) -> str | None:

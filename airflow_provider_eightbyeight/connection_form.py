@@ -22,6 +22,9 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 1.0
 DEFAULT_RETRY_MAX_WAIT = 60.0
 MAX_MAX_RETRIES = 20
+#: Every documented storage region (contract, "Regions"): the Region field's suggestions, and the regions discovery
+#: falls back through if a region's /regions answers 404. Accounts may have others: free text stays accepted.
+DOCUMENTED_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
 #: The label of the standard Port field: 8x8 needs no port, but the Test button of Airflow 3.3.1 and 3.3.2 only
 #: works for a connection stored with one (apache/airflow#73298 fixes it after 3.3.2; README, "Test button").
 PORT_LABEL = "Port (8x8 needs none; on Airflow 3.3.1-3.3.2 enter 0 for the Test button)"
@@ -32,9 +35,10 @@ PORT_PLACEHOLDER = "none needed (see the label)"
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "region": {
         "label": "Region",
-        "description": "8x8 storage region (us-west, us-east, uk, ap, ca). Leave empty to let tasks that name "
-        "no region search every region of the account.",
-        "schema": {"type": ["string", "null"]},
+        "description": f"8x8 storage region ({', '.join(DOCUMENTED_REGIONS)}; pick one or type another). Leave "
+        "empty to let tasks that name no region search every region of the account.",
+        # ``examples``: Airflow 3's form offers them as suggestions (an HTML datalist) and still takes free text.
+        "schema": {"type": ["string", "null"], "examples": list(DOCUMENTED_REGIONS)},
     },
     "api_base_url": {
         "label": "API base URL",

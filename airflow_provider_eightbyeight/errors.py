@@ -8,9 +8,10 @@ messages are built from the request path and the server's own message only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_eightbyeight.compat import AirflowException
+from airflow_provider_eightbyeight.compat import AirflowException, AirflowFailException
 
 #: Longest server message quoted in an exception; the rest is cut to keep task logs readable.
 MAX_SERVER_MESSAGE = 500
@@ -89,7 +90,16 @@ def _shorten(text: str) -> str:
     return text
 
 
-class ConfigurationError(EightByEightError, ValueError):
+class NotRetryableError(EightByEightError, AirflowFailException):
+    """
+    An error no retry of the task can cure: a wrong secret, a missing permission, an invalid connection or argument.
+
+    An ``AirflowFailException``: Airflow fails the task at once instead of spending its ``retries`` on the same
+    mistake (and, for credentials, on 8x8's patience). Transient errors (network, 5xx, 429, checksums) are not.
+    """
+
+
+class ConfigurationError(NotRetryableError, ValueError):
     """The connection or an argument is invalid; nothing was sent to 8x8."""
 
 
@@ -101,11 +111,11 @@ class ProxyRefusedError(ConfigurationError):
     """The proxy asked for credentials (HTTP 407) or refused the tunnel to 8x8."""
 
 
-class AuthenticationError(EightByEightError):
+class AuthenticationError(NotRetryableError):
     """8x8 refused the API key and secret, the app was revoked, or a token was rejected twice."""
 
 
-class PermissionDeniedError(EightByEightError):
+class PermissionDeniedError(NotRetryableError):
     """Authenticated, but the key may not do this (HTTP 403 or no ``storage`` product)."""
 
 
@@ -113,7 +123,7 @@ class NotFoundError(EightByEightError):
     """The object, zip or path does not exist in the region that was asked (HTTP 404)."""
 
 
-class RegionError(EightByEightError, ValueError):
+class RegionError(NotRetryableError, ValueError):
     """The region is unknown to the account, or several regions exist and none was chosen."""
 
 
@@ -157,6 +167,29 @@ class BulkJobError(EightByEightError):
     """A bulk (zip) download job ended FAILED or CANCELLED, or its zip could not be read."""
 
 
+#: Longest trigger message quoted in the error raised after a deferral (the event is untrusted input).
+MAX_EVENT_MESSAGE = 2000
+
+
+def error_from_event(event: Mapping[str, Any], prefix: str) -> EightByEightError:
+    """
+    The error a trigger's ``{"status": "error", ...}`` event reports, raised in the task as it would have been
+    raised without deferring: the same class when ``error_type`` names one of this module's errors (so a wrong
+    secret fails the task at once in the triggerer as in a worker), else :class:`EightByEightError`.
+
+    The event is untrusted input: an unknown, missing or non-string ``error_type`` or ``message`` only makes
+    the error plainer, and the message is cut to :data:`MAX_EVENT_MESSAGE` characters.
+
+    :param event: The trigger's event.
+    :param prefix: What failed, in the user's terms ("Waiting for 8x8 objects failed").
+    """
+    name = event.get("error_type")
+    cls = _BY_NAME.get(name, EightByEightError) if isinstance(name, str) else EightByEightError
+    message = event.get("message")
+    text = " ".join(message.split())[:MAX_EVENT_MESSAGE] if isinstance(message, str) else "no reason given"
+    return cls(f"{prefix}: {text or 'no reason given'}")
+
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
@@ -166,6 +199,7 @@ __all__ = [
     "IntegrityError",
     "InvalidRequestError",
     "NotFoundError",
+    "NotRetryableError",
     "ObjectNotAvailableError",
     "PermissionDeniedError",
     "ProxyRefusedError",
@@ -173,4 +207,11 @@ __all__ = [
     "RegionError",
     "TLSVerificationError",
     "TransportError",
+    "error_from_event",
 ]
+
+_BY_NAME: dict[str, type[EightByEightError]] = {
+    name: cls
+    for name, cls in list(globals().items())
+    if isinstance(cls, type) and issubclass(cls, EightByEightError) and name in __all__
+}

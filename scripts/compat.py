@@ -53,9 +53,9 @@ class Cell:
     newer: tuple[str, ...] = ()
     #: Also run the end-to-end suite (a real deployment of this Airflow, its UI in Chromium) after the quick one.
     e2e: bool = False
-    #: Then let plain pip install the wheel as the README tells a user (``pip install <wheel>[extras]``) into the
-    #: environment uv made: pip reads the wheel's metadata and checks every requirement against what is installed.
-    #: A fresh resolution by pip alone took 108 min here (CI's limit is 45), so uv resolves and pip checks.
+    #: Install as the README tells a user: ``python -m venv``, then plain pip with a constraints file (uv's
+    #: resolution of the same requirements, as Airflow's constraints file pins a user's install; unpinned, pip's
+    #: resolver took 108 min here). uv alone otherwise: faster, and with dates.
     plain_pip: bool = False
 
     @property
@@ -100,7 +100,7 @@ CELLS = (
         "py3.12-airflow3.3",
         "3.12",
         ("apache-airflow==3.3.2",),
-        notes="MWAA's Python; plain pip installs the wheel",
+        notes="MWAA's Python; python -m venv and plain pip",
         plain_pip=True,
     ),
     Cell(
@@ -158,17 +158,22 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
     else:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        seed = ["--seed"] if cell.plain_pip else []  # pip in the venv, for the check below
-        made = run([str(UV), "venv", "--quiet", *seed, "--python", interpreter, str(venv)])
-        install = [str(UV), "pip", "install", "--quiet", "--python", str(python), *date, target,
-                   *cell.requirements, *cell.tools]  # fmt: skip
+        if cell.plain_pip:  # uv resolves beside it; pip installs into the fresh venv with that as constraints
+            resolved = folder / "resolved"
+            made = run([str(UV), "venv", "--quiet", "--python", interpreter, str(resolved)])
+            python_of_resolution = resolved / "bin" / "python"
+        else:
+            made = run([str(UV), "venv", "--quiet", "--python", interpreter, str(venv)])
+            python_of_resolution = python
         if made.returncode:
             raise RuntimeError(f"making the venv failed: {made.stderr[-2000:]}")
+        install = [str(UV), "pip", "install", "--quiet", "--python", str(python_of_resolution), *date, target,
+                   *cell.requirements, *cell.tools]  # fmt: skip
         done = run(install, timeout=1500)
         action = "created"
         if done.returncode == 0 and cell.plain_pip:
-            done = _pip_installs(python, wheel, cell)
-            action = "created (uv), then pip installed the wheel"
+            done = _pip_installs(interpreter, folder, wheel, cell)
+            action = "created by plain pip (python -m venv; uv's resolution as the constraints file)"
         if done.returncode == 0:
             stamp.write_text(spec)
     if done.returncode:
@@ -176,16 +181,30 @@ def prepare(cell: Cell, wheel: Path) -> tuple[Path, str]:
     return python, action
 
 
-def _pip_installs(python: Path, wheel: Path, cell: Cell) -> subprocess.CompletedProcess[str]:
-    """Plain pip installs the wheel (with its extras) over uv's environment: no conflict, nothing missing."""
+def _pip_installs(interpreter: str, folder: Path, wheel: Path, cell: Cell) -> subprocess.CompletedProcess[str]:
+    """What the README tells a user: ``python -m venv``, then ``pip install <wheel>[extras] -c constraints.txt``.
+
+    The constraints are uv's resolution of the same requirements (``uv pip freeze``), as Airflow users pin with
+    Airflow's constraints file: pip resolved the unpinned set for 108 min here, pinned it takes minutes.
+    """
+    frozen = run([str(UV), "pip", "freeze", "--python", str(folder / "resolved" / "bin" / "python")], timeout=120)
+    if frozen.returncode:
+        return frozen
+    constraints = folder / "constraints.txt"
+    constraints.write_text(
+        "".join(f"{line}\n" for line in frozen.stdout.splitlines() if not line.startswith("airflow-provider-eight"))
+    )
+    made = run([interpreter, "-m", "venv", str(folder / "venv")], timeout=300)
+    if made.returncode:
+        return made
+    pip = [str(folder / "venv" / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
     target = f"{wheel}[{','.join(cell.extras)}]"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall",
-           "--no-deps", str(wheel)]  # fmt: skip
-    done = run(pip, timeout=600)
-    if done.returncode == 0:  # now the requirements of the wheel, as pip resolves them against what is installed
-        done = run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", target], timeout=600)
+    done = run([*pip, "install", "--quiet", "-c", str(constraints), target, *cell.requirements, *cell.tools],
+               timeout=1500)  # fmt: skip
     if done.returncode == 0:
-        done = run([str(python), "-m", "pip", "check"], timeout=300)
+        done = run([*pip, "check"], timeout=300)
+    if done.returncode == 0:
+        shutil.rmtree(folder / "resolved", ignore_errors=True)
     return done
 
 

@@ -511,7 +511,9 @@ def test_token_endpoint_failing_twice_then_recovering(hook, emulator):
 
 def test_connection_errors_are_retried_then_reported(make_hook):
     hook = make_hook("dead", max_retries=1, api_base_url="http://127.0.0.1:9")
-    with pytest.raises(TransportError, match=r"Could not reach the 8x8 token endpoint after 2 attempt"):
+    with pytest.raises(
+        TransportError, match=r"Could not reach the 8x8 token endpoint at 127.0.0.1:9 .* after 2 attempt"
+    ):
         hook.get_regions()
 
 
@@ -778,3 +780,17 @@ def test_transfer_of_explicit_ids_finds_each_ids_region(make_hook, emulator, tmp
     )
     summary = op.execute({})
     assert summary["copied"] == 2 and summary["failed"] == 1 and "not found" in summary["failures"]["no-such-id"]
+
+
+def test_a_refused_download_of_an_available_object_is_retried_once_and_the_line_gives_the_status(
+    hook, emulator, tmp_path, caplog
+):
+    """8x8 refused the content (HTTP 403) though the object reads AVAILABLE: one retry, its line says HTTP 403."""
+    stdlib_log(hook)
+    obj = available(emulator)[0]
+    emulator.add_fault(FaultRule(kind="status", route="content", status=403, times=1))
+    with caplog.at_level(logging.WARNING, logger="tests.eightbyeight"):
+        result = hook.download_object(obj["id"], tmp_path / "o.bin")
+    assert result.size == (tmp_path / "o.bin").stat().st_size > 0
+    [line] = [r.getMessage() for r in caplog.records if "retry 1/" in r.getMessage()]
+    assert "(HTTP 403, refused while the object is AVAILABLE)" in line, line

@@ -37,6 +37,9 @@ def test_provider_info_matches_airflows_schemas():
     }
     for field in conn["conn-fields"].values():
         assert field["label"] and field["description"] and field["schema"]["type"]
+    region = conn["conn-fields"]["region"]["schema"]  # suggestions (a datalist in Airflow 3's form), free text kept
+    assert region["examples"] == ["us-west", "us-east", "uk", "ap", "ca"] and "enum" not in region
+    assert "string" in region["type"]
 
 
 def test_providers_manager_registers_hook_and_form():

@@ -110,11 +110,11 @@ async def test_objects_trigger_counts_only_objects_whose_id_can_be_used(make_hoo
 
 @pytest.mark.asyncio
 async def test_errors_become_error_events_with_the_clear_message(make_hook):
-    make_hook(secret="wrong")
+    make_hook(secret="s3cr3t-typo-9q")
     trigger = EightByEightObjectsTrigger(eightbyeight_conn_id="eightbyeight_default", filter=None, poll_interval=0.1)
     event = await asyncio.wait_for(first_event(trigger), 10)
     assert event["status"] == "error" and event["error_type"] == "AuthenticationError"
-    assert "rejected the API key and secret" in event["message"] and "wrong" not in event["message"]
+    assert "rejected the API key and secret" in event["message"] and "s3cr3t-typo-9q" not in event["message"]
 
 
 @pytest.mark.asyncio

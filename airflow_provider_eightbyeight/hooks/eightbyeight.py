@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -33,8 +33,9 @@ from airflow_provider_eightbyeight.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     ConnectionSettings,
+    host_and_port,
 )
-from airflow_provider_eightbyeight.connection_form import field_behaviour, form_widgets
+from airflow_provider_eightbyeight.connection_form import DOCUMENTED_REGIONS, field_behaviour, form_widgets
 from airflow_provider_eightbyeight.errors import (
     ApiError,
     AuthenticationError,
@@ -69,8 +70,6 @@ from airflow_provider_eightbyeight.models import Bucket, BulkJob, DownloadResult
 
 #: Region used to ask for the account's regions when none is configured (the API's documented default).
 DEFAULT_DISCOVERY_REGION = "us-west"
-#: Every documented storage region; discovery falls back through them if a region's /regions answers 404.
-DOCUMENTED_REGIONS = ("us-west", "us-east", "uk", "ap", "ca")
 #: Largest page 8x8 serves.
 MAX_PAGE_SIZE = 100
 #: Bulk downloads are capped at "2 GB" per job: read as 2,000,000,000 bytes (the smaller reading, safe for both).
@@ -81,6 +80,8 @@ DELETE_BATCH_SIZE = 100
 MAX_FLAGGED = 100_000
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 STORAGE_PRODUCT = "storage"
+#: Retries per request of the connection Test (button and ``airflow connections test``): an answer in seconds.
+TEST_RETRIES = 1
 USER_AGENT = f"airflow-provider-eightbyeight/{__version__}"
 _TRANSIENT_BODY_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
@@ -385,12 +386,13 @@ class EightByEightHook(BaseHook):
                 if self._wait_for_retry(budget, "POST", path, f"{type(err).__name__}"):
                     continue
                 raise TransportError(
-                    f"Could not reach the 8x8 token endpoint after {budget.used + 1} attempt(s)"
-                    f"{self._through(s.token_url)}: {type(err).__name__}",
+                    f"Could not reach the 8x8 token endpoint at {s.url_origin(s.token_url)} after "
+                    f"{budget.used + 1} attempt(s){self._through(s.token_url)}: {type(err).__name__}",
                     method="POST",
                     path=path,
-                    hint="Check the network path to the token URL and the connection's oauth_url"
-                    + (", and the proxy" if self.network.route(s.token_url).via else ""),
+                    hint="Check that host and port (a typo in the URL, a firewall"
+                    + (", the proxy" if self.network.route(s.token_url).via else "")
+                    + "); raise max_retries or timeout only for a flaky network",
                 ) from None
             if is_retryable_status(resp.status_code) and self._wait_for_retry(
                 budget, "POST", path, f"HTTP {resp.status_code}", resp.headers.get("Retry-After")
@@ -431,8 +433,9 @@ class EightByEightHook(BaseHook):
                 method="POST",
                 path=path,
                 server_message=server_message,
-                hint="Check the connection's login (API key) and password (secret) against 8x8 Admin Console "
-                "> API Keys; a regenerated secret invalidates the old one",
+                hint="8x8 answers the same for a wrong key and a wrong secret (its message may name the ClientId "
+                "either way): check both the connection's login (API key) and password (secret) against 8x8 Admin "
+                "Console > API Keys; a regenerated secret invalidates the old one",
             )
         if resp.status_code >= 400:
             raise _error_class(resp.status_code)(
@@ -559,13 +562,13 @@ class EightByEightHook(BaseHook):
                 if self._wait_for_retry(budget, method, url_path, type(err).__name__):
                     continue
                 raise TransportError(
-                    f"8x8 could not be reached after {budget.used + 1} attempt(s){self._through(url)}: "
-                    f"{type(err).__name__}",
+                    f"8x8 could not be reached at {self.settings.url_origin(url)} after {budget.used + 1} "
+                    f"attempt(s){self._through(url)}: {type(err).__name__}",
                     method=method,
                     path=url_path,
-                    hint="Check the network path to 8x8 and the connection's api_base_url"
-                    + (" and proxy (or HTTPS_PROXY / NO_PROXY)" if self.network.route(url).via else "")
-                    + "; raise max_retries or timeout for a flaky network",
+                    hint="Check that host and port (a typo in the URL, a firewall"
+                    + (", the proxy or HTTPS_PROXY / NO_PROXY" if self.network.route(url).via else "")
+                    + "); raise max_retries or timeout only for a flaky network",
                 ) from None
             if resp.status_code == 401 and not refreshed:
                 resp.close()
@@ -1283,7 +1286,7 @@ class EightByEightHook(BaseHook):
                     current is not None
                     and not refused_before
                     and self._wait_for_retry(
-                        budget, "GET", url_path, f"refused while the object is {current.state} again"
+                        budget, "GET", url_path, f"HTTP {err.status}, refused while the object is {current.state}"
                     )
                 ):
                     refused_before = True  # once: its state may have changed back (PENDING, then AVAILABLE)
@@ -1305,8 +1308,8 @@ class EightByEightHook(BaseHook):
                 if self._wait_for_retry(budget, "GET", "(pre-signed URL)", type(err).__name__):
                     continue
                 raise TransportError(
-                    f"The pre-signed URL of object {object_id} could not be fetched after {budget.used + 1} "
-                    f"attempt(s){self._through(url)}: {type(err).__name__}",
+                    f"The pre-signed URL of object {object_id} could not be fetched from {host_and_port(url)} after "
+                    f"{budget.used + 1} attempt(s){self._through(url)}: {type(err).__name__}",
                     method="GET",
                     path="(pre-signed URL)",
                     hint="Check the network path to 8x8's storage host"
@@ -1693,6 +1696,10 @@ class EightByEightHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Get a token and the regions: ``(True, "Authenticated; regions: ...")`` or ``(False, reason)``."""
+        # A Test is a question, not a job: at most TEST_RETRIES retries per request, so an unreachable 8x8 or a
+        # typo in a URL answers in seconds instead of after the connection's full retry schedule.
+        policy = self.retry_policy
+        self.__dict__["retry_policy"] = replace(policy, max_retries=min(policy.max_retries, TEST_RETRIES))
         try:
             TOKEN_CACHE.invalidate(self._cache_key)
             self.get_token()
@@ -1723,6 +1730,7 @@ class EightByEightHook(BaseHook):
         except Exception as err:
             return False, self._for_test(f"{type(err).__name__}: {err}")
         finally:
+            self.__dict__["retry_policy"] = policy
             self.close()
 
     def _for_test(self, message: str) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_eightbyeight.compat import conf
-from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError
+from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError, error_from_event
 from airflow_provider_eightbyeight.models import ObjectState, StoredObject
 from airflow_provider_eightbyeight.operators._criteria import (
     CRITERIA_TEMPLATE_FIELDS,
@@ -286,6 +286,8 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], restored: list[str] | None = None) -> list[str]:
         """Resume after the restore trigger: fail on error or timeout, else return the restored ids."""
+        if event.get("status") == "error":
+            raise error_from_event(event, "Restore did not complete")
         if event.get("status") != "success":
             raise EightByEightError(
                 f"Restore did not complete: {event.get('message')} ({event.get('pending', [])[:20]})"

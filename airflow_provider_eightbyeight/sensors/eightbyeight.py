@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_eightbyeight.compat import BaseSensorOperator, PokeReturnValue, conf
 from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
-from airflow_provider_eightbyeight.errors import EightByEightError
+from airflow_provider_eightbyeight.errors import error_from_event
 from airflow_provider_eightbyeight.models import StoredObject, usable
 from airflow_provider_eightbyeight.operators._criteria import CRITERIA_TEMPLATE_FIELDS, ObjectCriteriaMixin
 from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightObjectsTrigger
@@ -156,7 +156,7 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         """Resume after the trigger: return the matching ids, or fail with the trigger's reason."""
         status = event.get("status")
         if status == "error":
-            raise EightByEightError(f"Waiting for 8x8 objects failed: {event.get('message')}")
+            raise error_from_event(event, "Waiting for 8x8 objects failed")
         if status == "timeout":
             from airflow_provider_eightbyeight.compat import AirflowSensorTimeout
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the Airflow 3 UI
 CONN_ID = "eightbyeight_ui"
 
 
-def _save(deployment: AirflowDeployment, emulator: EmulatorProcess, *, port: int | None, secret: str = "") -> None:
+def _save(
+    deployment: AirflowDeployment, emulator: EmulatorProcess, *, port: int | None, secret: str = "", base_url: str = ""
+) -> None:
     info = emulator.info
     body = {
         "connection_id": CONN_ID,
@@ -28,7 +31,7 @@ def _save(deployment: AirflowDeployment, emulator: EmulatorProcess, *, port: int
         "login": info["key"],
         "password": secret or info["secret"],
         "port": port,
-        "extra": json.dumps({"api_base_url": info["base_url"]}),
+        "extra": json.dumps({"api_base_url": base_url or info["base_url"]}),
     }
     deployment.api("DELETE", f"connections/{CONN_ID}", expect=(204, 404))
     deployment.api("POST", "connections", json=body, expect=(201,))
@@ -97,6 +100,7 @@ def test_a_wrong_secret_fails_with_words_for_this_connection(
     status, body, toast = _press_test(page, _connections(page, deployment))
     assert status == 200 and body["status"] is False
     assert "rejected the API key and secret of this connection" in toast
+    assert "8x8 answers the same for a wrong key and a wrong secret" in toast
     assert "connection '" not in body["message"]  # not Airflow's random id for the test copy
     assert wrong not in page.content() and wrong not in json.dumps(body)
 
@@ -140,6 +144,11 @@ def test_a_connection_made_in_the_form_is_labelled_unmasked_and_tests_ok(
         "Allow insecure HTTP",
     ):
         assert text in extras, text
+    region = dialog.locator("[name=element_region]")  # the documented regions as suggestions, free text kept
+    suggestions = page.locator(f"datalist#{region.get_attribute('list')} option")
+    assert [o.get_attribute("value") for o in suggestions.all()] == ["us-west", "us-east", "uk", "ap", "ca"]
+    region.fill("us-east")
+    region.fill("")  # empty: every region of the account
     dialog.locator("[name=element_api_base_url]").fill(info["base_url"])
     dialog.locator("[name=element_oauth_url]").fill(info["token_url"])
     page.screenshot(path=str(artifacts / "1-connection-form.png"), full_page=True)
@@ -174,3 +183,17 @@ def test_a_task_log_shows_what_the_transfer_did(page: Any, deployment: AirflowDe
             assert box["x"] + box["width"] <= width, (start, box, width)
         else:  # the label and the URL alone: nothing before it pushes the path out of view
             assert re.search(rf"{start}\S+://\S+$", line.inner_text().strip()), line.inner_text()
+
+
+def test_the_test_of_an_unreachable_base_url_names_the_host_and_the_extra(
+    page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess, artifacts: Path
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    _save(deployment, emulator_process, port=0, base_url=f"http://127.0.0.1:{port}")
+    status, body, toast = _press_test(page, _connections(page, deployment))
+    assert status == 200 and body["status"] is False, body
+    where = f"127.0.0.1:{port} (from the connection's api_base_url extra; oauth_url unset)"
+    assert where in toast and "after 2 attempt(s)" in toast, toast  # the Test retries once, not max_retries
+    page.screenshot(path=str(artifacts / "2b-unreachable-test.png"))
