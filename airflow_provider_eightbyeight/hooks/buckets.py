@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from airflow_provider_eightbyeight.errors import ApiError, ConfigurationError
 from airflow_provider_eightbyeight.filters import FilterLike, to_fiql
-from airflow_provider_eightbyeight.hooks.wire import as_number, check_id, read_page
+from airflow_provider_eightbyeight.hooks.wire import check_id, follow_pages
 from airflow_provider_eightbyeight.models import Bucket
 
 #: The most buckets 8x8 returns in one page (``limit`` 1..100).
@@ -73,38 +73,20 @@ def iter_buckets(
 def _iter_region(
     hook: _Requests, region: str, fiql: str | None, sort_field: str, direction: str, page_size: int
 ) -> Iterator[Bucket]:
-    """One region's buckets: offset paging, a bucket repeated on the next page (added while paging) yielded once."""
-    page_key: Any = 0
-    previous: set[str] = set()
-    while True:
-        params: dict[str, Any] = {
-            "pageKey": page_key,
-            "limit": page_size,
-            "sortField": sort_field,
-            "sortDirection": direction,
-        }
-        if fiql:
-            params["filter"] = fiql
-        body = hook._request_json("GET", region, "buckets", params=params)
-        if _is_one_bucket(body):  # the 3.1.6 spec: no paging, one BucketResponse
-            yield bucket_of(hook, body, region)
-            return
-        content, next_key, last_page = read_page(body)
-        ids: set[str] = set()
-        for item in content:
-            bucket = bucket_of(hook, item, region)
-            ids.add(bucket.id)
-            if bucket.id not in previous:
-                yield bucket
-        if last_page is None:
-            last_page = len(content) < page_size
-        if last_page or not content:
-            return
-        if next_key is None or as_number(next_key) <= as_number(page_key):  # pages numbered, not offsets
-            if ids <= previous:
-                raise ApiError("8x8 bucket pagination did not advance (the same page came back twice)", method="GET")
-            next_key = int(as_number(page_key)) + 1
-        previous, page_key = ids, next_key
+    """One region's buckets (:func:`~.wire.follow_pages`); the 3.1.6 spec's single body is one bucket."""
+    params: dict[str, Any] = {"sortField": sort_field, "sortDirection": direction}
+    if fiql:
+        params["filter"] = fiql
+    yield from follow_pages(
+        lambda query: hook._request_json("GET", region, "buckets", params=query),
+        params,
+        page_size,
+        lambda item: bucket_of(hook, item, region),
+        lambda bucket: bucket.id,
+        what="8x8 bucket pagination",
+        log=hook.log,
+        whole=_is_one_bucket,
+    )
 
 
 def _is_one_bucket(body: Any) -> bool:

@@ -63,8 +63,8 @@ from airflow_provider_eightbyeight.hooks.retry import (
     parse_retry_after,
 )
 from airflow_provider_eightbyeight.hooks.token_cache import TOKEN_CACHE, AccessToken, cache_key
-from airflow_provider_eightbyeight.hooks.wire import as_number as _as_number
 from airflow_provider_eightbyeight.hooks.wire import check_id as _check_id
+from airflow_provider_eightbyeight.hooks.wire import follow_pages as _follow_pages
 from airflow_provider_eightbyeight.hooks.wire import read_page as _read_page
 from airflow_provider_eightbyeight.models import Bucket, BulkJob, DownloadResult, ObjectState, StoredObject
 
@@ -994,45 +994,20 @@ class EightByEightHook(BaseHook):
         *,
         skip_first_page: bool = False,
     ) -> Iterator[StoredObject]:
-        page_key: Any = 0
-        previous_ids: set[str] = set()
-        while True:
-            params: dict[str, Any] = {
-                "pageKey": page_key,
-                "limit": page_size,
-                "sortField": sort_field,
-                "sortDirection": direction,
-            }
-            if fiql:
-                params["filter"] = fiql
-            body = self._request_json("GET", region, "objects", params=params)
-            content, next_key, last_page = _read_page(body)
-            page_ids: set[str] = set()
-            for item in content:
-                obj = self._object_of(item, region)
-                page_ids.add(obj.id)
-                if obj.id in previous_ids or skip_first_page:
-                    continue
-                yield obj
-            skip_first_page = False
-            if last_page is None:
-                last_page = len(content) < page_size
-            if last_page or not content:
-                if not content and not last_page:
-                    self.log.warning("8x8 sent an empty page that was not marked last; stopping here.")
-                return
-            if next_key is None or _as_number(next_key) <= _as_number(page_key):
-                # Older servers number pages instead of giving the next offset: step to the next page.
-                fallback = _as_number(page_key) + 1
-                if page_ids and page_ids <= previous_ids:
-                    raise ApiError(
-                        "8x8 pagination did not advance (the same page came back twice)",
-                        method="GET",
-                        path=urlsplit(self._url(region, "objects")).path,
-                    )
-                next_key = int(fallback)
-            previous_ids = page_ids
-            page_key = next_key
+        params: dict[str, Any] = {"sortField": sort_field, "sortDirection": direction}
+        if fiql:
+            params["filter"] = fiql
+        yield from _follow_pages(
+            lambda query: self._request_json("GET", region, "objects", params=query),
+            params,
+            page_size,
+            lambda item: self._object_of(item, region),
+            lambda obj: obj.id,
+            what="8x8 pagination",
+            path=urlsplit(self._url(region, "objects")).path,
+            log=self.log,
+            skip_first_page=skip_first_page,
+        )
 
     def get_object(self, object_id: str, *, region: str | None = None) -> StoredObject:
         """

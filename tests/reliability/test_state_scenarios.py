@@ -179,6 +179,9 @@ def test_two_runs_write_one_destination_at_once(state_hook, emulator, tmp_path):
 
 
 def test_deferred_bulk_with_faults_and_a_partial_job(state_hook, emulator, tmp_path):
+    # A job that takes a few seconds: the check right before deferring sees it unfinished however slow the
+    # machine (with the suite's 0.2 s a loaded CI finished it first, and the run rightly went on without deferring).
+    emulator.store.config.bulk_delay = 3.0
     expected = ids(emulator, "AVAILABLE")
     emulator.add_fault(FaultRule(kind="bulk_outcome", job_status="PARTIAL_DONE", times=1))
     emulator.add_fault(FaultRule(kind="status", route="bulk_status", status=503, times=4))
