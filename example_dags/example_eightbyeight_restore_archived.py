@@ -1,6 +1,7 @@
 """
 Restore archived recordings, wait (deferred, no worker slot) until 8x8 has them AVAILABLE again,
-then copy them. 8x8 restores take hours; the restored copies are kept for ``expiration_days``.
+then copy them. 8x8 restores take hours; the restored copies are kept for ``expiration_days``. The copies land
+in one folder per 8x8 bucket (``{created:%Y/%m/%d}/{bucket_id}/``): the objects of one call share a bucket.
 
 Deferral on Airflow 3.3: a trigger that fires seconds after the deferral can meet Airflow's stale-success race
 (the task fails although its log says "Restore complete"; see the README, "Deferral and Airflow's stale-success
@@ -48,6 +49,8 @@ def restore_archived() -> None:
         task_id="copy_restored",
         object_ids=restore.output,
         destination=DESTINATION,
+        # One folder per 8x8 bucket: a call's recording beside its transcript and summary when they are copied too.
+        path_template="{created:%Y/%m/%d}/{bucket_id}/{id}_{name}",
         write_metadata=True,
     )
 

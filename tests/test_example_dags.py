@@ -238,6 +238,7 @@ def test_restore_then_copy(run_dag, emulator, tmp_path):
     copied = files_under(dest)
     assert set(copied) == {o["id"] for o in archived}
     assert all(copied[o["id"]].read_bytes() == emulator.content(o["id"]) for o in archived)
+    assert all(copied[o["id"]].parent.name == o["bucketId"] for o in archived)  # {bucket_id}: a folder per call
     assert emulator.stats()["requests"]["restore"] == len(archived)
 
 
