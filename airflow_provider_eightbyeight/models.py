@@ -299,15 +299,7 @@ class StoredObject:
         :raises ValueError: when ``data`` is not an object or has no usable id (none, or not a string);
             :meth:`unnamed` builds a stand-in for such an item.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected an object description, got {type(data).__name__} {_show(data)}")
-        object_id = _object_id(data)
-        obj = cls._parsed(data, object_id, region)
-        why = id_problem(object_id)
-        if why is None:
-            return obj
-        problem = f"its id {object_id!r} cannot be used exactly as 8x8 gave it: {why}"
-        return _with_problem(obj, problem)
+        return _read(cls, data, region, ("id", "objectId"), "an object")
 
     @classmethod
     def unnamed(cls, item: Any, region: str | None, reason: str) -> StoredObject:
@@ -322,11 +314,7 @@ class StoredObject:
         :param region: the region searched.
         :param reason: why it has no usable id.
         """
-        key = f"{UNNAMED_PREFIX}{region or 'unknown'}/{_digest(item)}"
-        problem = f"8x8 listed an item without a usable id ({reason}): {_show(item)}"
-        if isinstance(item, Mapping):
-            return _with_problem(cls._parsed(item, key, region), problem)
-        return cls(id=key, region=region, problem=problem)
+        return _stand_in(cls, item, region, f"an item without a usable id ({reason})")
 
     @classmethod
     def _parsed(cls, data: Mapping[str, Any], object_id: str, region: str | None) -> StoredObject:
@@ -351,9 +339,7 @@ class StoredObject:
             region=region,
             raw=dict(data),
         )
-        if not fields.problems:
-            return obj
-        return _with_problem(obj, "8x8 described it with malformed metadata: " + "; ".join(fields.problems))
+        return _checked(obj, fields)
 
     @property
     def md5(self) -> str | None:
@@ -392,6 +378,38 @@ def _with_problem(obj: _WithProblem, problem: str) -> _WithProblem:
     """``obj`` (an object or a bucket) with ``problem`` added to any it has."""
     joined = f"{obj.problem}; {problem}" if obj.problem else problem
     return dataclasses.replace(obj, problem=joined)
+
+
+def _read(cls: type[_WithProblem], data: Any, region: str | None, names: tuple[str, ...], what: str) -> _WithProblem:
+    """
+    One record of 8x8 (``what``: "an object", "a bucket") read by ``cls._parsed``, with its id's problem.
+
+    :raises ValueError: when ``data`` is not a JSON object or has no usable id under any of ``names``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected {what} description, got {type(data).__name__} {_show(data)}")
+    record_id = _object_id(data, names, what.split(" ", 1)[1])
+    record = cls._parsed(data, record_id, region)
+    why = id_problem(record_id)
+    if why is None:
+        return record
+    return _with_problem(record, f"its id {record_id!r} cannot be used exactly as 8x8 gave it: {why}")
+
+
+def _stand_in(cls: type[_WithProblem], item: Any, region: str | None, listed: str) -> _WithProblem:
+    """A record for a listed item without a usable id: key ``<no id>/<region>/<digest>``, the problem named."""
+    key = f"{UNNAMED_PREFIX}{region or 'unknown'}/{_digest(item)}"
+    problem = f"8x8 listed {listed}: {_show(item)}"
+    if isinstance(item, Mapping):
+        return _with_problem(cls._parsed(item, key, region), problem)
+    return cls(id=key, region=region, problem=problem)
+
+
+def _checked(record: _WithProblem, fields: _Fields) -> _WithProblem:
+    """``record`` with the malformed fields its reader found named in its problem."""
+    if not fields.problems:
+        return record
+    return _with_problem(record, "8x8 described it with malformed metadata: " + "; ".join(fields.problems))
 
 
 class BucketMember(NamedTuple):
@@ -442,14 +460,7 @@ class Bucket:
         :raises ValueError: when ``data`` is not an object or has no usable id (none, or not a string);
             :meth:`unnamed` builds a stand-in for such an item.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a bucket description, got {type(data).__name__} {_show(data)}")
-        bucket_id = _object_id(data, ("bucketId", "id"), "bucket")
-        bucket = cls._parsed(data, bucket_id, region)
-        why = id_problem(bucket_id)
-        if why is None:
-            return bucket
-        return _with_problem(bucket, f"its id {bucket_id!r} cannot be used exactly as 8x8 gave it: {why}")
+        return _read(cls, data, region, ("bucketId", "id"), "a bucket")
 
     @classmethod
     def unnamed(cls, item: Any, region: str | None, reason: str) -> Bucket:
@@ -463,11 +474,7 @@ class Bucket:
         :param region: the region searched.
         :param reason: why it has no usable id.
         """
-        key = f"{UNNAMED_PREFIX}{region or 'unknown'}/{_digest(item)}"
-        problem = f"8x8 listed a bucket without a usable id ({reason}): {_show(item)}"
-        if isinstance(item, Mapping):
-            return _with_problem(cls._parsed(item, key, region), problem)
-        return cls(id=key, region=region, problem=problem)
+        return _stand_in(cls, item, region, f"a bucket without a usable id ({reason})")
 
     @classmethod
     def _parsed(cls, data: Mapping[str, Any], bucket_id: str, region: str | None) -> Bucket:
@@ -483,9 +490,7 @@ class Bucket:
             region=region,
             raw=dict(data),
         )
-        if not fields.problems:
-            return bucket
-        return _with_problem(bucket, "8x8 described it with malformed metadata: " + "; ".join(fields.problems))
+        return _checked(bucket, fields)
 
     @property
     def object_ids(self) -> tuple[str, ...]:
