@@ -185,6 +185,17 @@ def test_a_task_log_shows_what_the_transfer_did(page: Any, deployment: AirflowDe
             assert re.search(rf"{start}\S+://\S+$", line.inner_text().strip()), line.inner_text()
 
 
+def test_the_transfer_task_has_its_extra_links(deployment: AirflowDeployment) -> None:
+    """Airflow registers the provider's links (provider info "extra-links"); a file:// destination has no console."""
+    dag_id, task_id = "example_eightbyeight_daily_export", "copy_recordings_and_transcripts"
+    runs = deployment.api("GET", f"dags/{dag_id}/dagRuns", params={"state": "success"})["dag_runs"]
+    assert runs, "the example-DAG tests leave a successful daily export run"
+    answer = deployment.api("GET", f"dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{task_id}/links")
+    links = answer.get("extra_links", answer)
+    assert set(links) >= {"8x8 copies", "8x8 manifest"}, answer
+    assert not any(links[name] for name in ("8x8 copies", "8x8 manifest")), links  # no console for file://
+
+
 def test_the_test_of_an_unreachable_base_url_names_the_host_and_the_extra(
     page: Any, deployment: AirflowDeployment, emulator_process: EmulatorProcess, artifacts: Path
 ) -> None:
