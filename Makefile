@@ -54,7 +54,7 @@ compat-cells: $(STAMP)
 	@ls dist/*.whl >/dev/null 2>&1 || { echo "no wheel in dist/: run make dist first" >&2; exit 1; }
 	$(BIN)/python scripts/compat.py $$(ls dist/*.whl)
 
-## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/test_network.py).
+## proxy: Debian's tinyproxy, the real forward proxy of the proxy and TLS tests (tests/hooks/test_network.py).
 proxy:
 	@command -v tinyproxy >/dev/null || test -x /usr/bin/tinyproxy || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q tinyproxy >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q tinyproxy >/dev/null; }; \
@@ -72,6 +72,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_eightbyeight example_dags tests benchmarks scripts
 	$(BIN)/ruff format --check airflow_provider_eightbyeight example_dags tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## bench: the performance benchmark (ceiling, plain client, ours); see benchmarks/README.md.
 bench: $(STAMP)

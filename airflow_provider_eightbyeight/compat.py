@@ -84,7 +84,8 @@ FEATURES: dict[str, tuple[tuple[int, int], str]] = {
     "event-driven scheduling": ((3, 0), "use EightByEightObjectsSensor(deferrable=True) on a schedule instead"),
     "shared trigger streams": ((3, 3), "each watcher polls 8x8 on its own below Airflow 3.3"),
 }
-_FLAGS = {
+#: Whether the installed Airflow is at least each ``(major, minor)`` of :data:`FEATURES` (what :func:`has` reads).
+VERSION_FLAGS: dict[tuple[int, int], bool] = {
     (3, 0): AIRFLOW_V_3_0_PLUS,
     (3, 1): AIRFLOW_V_3_1_PLUS,
     (3, 2): AIRFLOW_V_3_2_PLUS,
@@ -98,7 +99,7 @@ class FeatureUnavailableError(AirflowException):
 
 def has(feature: str) -> bool:
     """Whether the installed Airflow has ``feature`` (a key of :data:`FEATURES`)."""
-    return _FLAGS[FEATURES[feature][0]]
+    return VERSION_FLAGS[FEATURES[feature][0]]
 
 
 def require(feature: str, by: str) -> None:

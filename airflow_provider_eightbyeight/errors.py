@@ -171,6 +171,21 @@ class BulkJobError(EightByEightError):
 MAX_EVENT_MESSAGE = 2000
 
 
+class TransferError(EightByEightError):
+    """Some objects could not be copied (listed in the message); everything else was."""
+
+
+class ManifestWriteError(TransferError):
+    """
+    The run's manifest could not be written (a full disk, lost access): the message names the manifest, the
+    destination, the counts, what was deleted and the objects not copied; the storage error is its cause.
+    """
+
+
+class PathTakenError(EightByEightError):
+    """Another writer published a different file at an object's path while it was being copied."""
+
+
 def error_from_event(event: Mapping[str, Any], prefix: str) -> EightByEightError:
     """
     The error a trigger's ``{"status": "error", ...}`` event reports, raised in the task as it would have been
@@ -198,14 +213,17 @@ __all__ = [
     "EightByEightError",
     "IntegrityError",
     "InvalidRequestError",
+    "ManifestWriteError",
     "NotFoundError",
     "NotRetryableError",
     "ObjectNotAvailableError",
+    "PathTakenError",
     "PermissionDeniedError",
     "ProxyRefusedError",
     "RateLimitError",
     "RegionError",
     "TLSVerificationError",
+    "TransferError",
     "TransportError",
     "error_from_event",
 ]

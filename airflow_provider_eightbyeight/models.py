@@ -42,6 +42,13 @@ class ObjectState(str, Enum):
     FAILED = "FAILED"
 
 
+#: The one vocabulary of object states, as 8x8 spells them (tuples of strings: fields 8x8 sends are strings).
+#: States of objects 8x8 no longer serves (deleted): nothing to copy, restore or delete.
+GONE_STATES: tuple[str, ...] = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
+#: States after which a PENDING object never becomes AVAILABLE by itself (gone, archived or failed).
+FINAL_STATES: tuple[str, ...] = (*GONE_STATES, ObjectState.ARCHIVED.value, ObjectState.FAILED.value)
+
+
 class BulkJobStatus(str, Enum):
     """Statuses of a bulk (zip) download job (contract section 9)."""
 
@@ -64,6 +71,10 @@ class BulkJobStatus(str, Enum):
 
 
 _TERMINAL = frozenset({BulkJobStatus.DONE, BulkJobStatus.PARTIAL_DONE, BulkJobStatus.FAILED, BulkJobStatus.CANCELLED})
+#: The statuses of a bulk job that will not change any more, as 8x8 spells them.
+TERMINAL_BULK_STATUSES: frozenset[str] = frozenset(s.value for s in _TERMINAL)
+#: The statuses of a bulk job whose zip can be downloaded, as 8x8 spells them.
+ZIP_BULK_STATUSES: frozenset[str] = frozenset(s.value for s in BulkJobStatus if s.has_zip)
 
 
 def is_plain_md5(checksum: str | None) -> bool:

@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_eightbyeight.models import id_problem
+from airflow_provider_eightbyeight.models import FINAL_STATES, id_problem
 
 #: The ``source`` of every event payload a watcher emits (how consumers recognise one).
 EVENT_SOURCE = "eightbyeight.new_objects"
 #: States a watcher's search reads: AVAILABLE ones are emitted, PENDING ones remembered until they are.
 WATCHED_STATES = ("AVAILABLE", "PENDING")
-#: States after which a pending object never becomes AVAILABLE by itself (other states are followed on).
-FINAL_STATES = ("REVOKED", "DELETED", "ARCHIVED", "FAILED")
 CURSOR_VERSION = 1
 
 

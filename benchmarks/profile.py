@@ -17,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.run import FULL, QUICK, RESULTS, ROOT, EmulatorProcess, MotoServer, ground_truth, run_worker
+from benchmarks.harness import ROOT, EmulatorProcess, ground_truth, run_worker
+from benchmarks.run import FULL, QUICK, RESULTS, MotoServer
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import set_latency
-from benchmarks.run import MB, SEED, VERIFYING_CEILING, EmulatorProcess, ground_truth, run_worker
+from benchmarks.harness import MB, SEED, VERIFYING_CEILING, EmulatorProcess, ground_truth, run_worker
 
 #: Object sizes of every scale workload: small, so the per-object overhead is what is measured.
 SMALL = (1024, 4096)

@@ -39,6 +39,10 @@ MARKERS = "not reliability and not e2e"
 JOBS = 3
 #: The date packages in ``Cell.newer`` are resolved as of (the day these cells were last checked).
 NOW = "2026-12-01"
+#: cryptography 51 (December 2026) makes ``MultiFernet`` a class without attributes of its own: Airflow 2.11 and 3.1
+#: set ``is_encrypted`` on it and every command that touches the metadata DB fails (their constraints files pin an
+#: older cryptography, which these cells stand in for).
+BEFORE_CRYPTOGRAPHY_51 = "2026-11-30"
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,10 @@ CELLS = (
         "py3.12-airflow2.11",
         "3.12",
         ("apache-airflow==2.11.2",),
-        notes="Airflow 2 (MWAA 2.11.2 and Composer's default image run 2.11; MWAA on Python 3.12); end to end",
+        exclude_newer=BEFORE_CRYPTOGRAPHY_51,
+        newer=("apache-airflow-providers-common-compat",),
+        notes="Airflow 2 (MWAA 2.11.2 and Composer's default image run 2.11; MWAA on Python 3.12), resolved as of "
+        f"{BEFORE_CRYPTOGRAPHY_51}; end to end",
         e2e=True,
     ),
     Cell(
@@ -82,7 +89,14 @@ CELLS = (
         newer=("apache-airflow-providers-common-compat",),
         notes="MWAA 3.0.6 (Python 3.12), resolved as of 2025-09-20",
     ),
-    Cell("py3.11-airflow3.1", "3.11", ("apache-airflow==3.1.8",), notes="Composer 3 3.1.8; no conn-fields"),
+    Cell(
+        "py3.11-airflow3.1",
+        "3.11",
+        ("apache-airflow==3.1.8",),
+        exclude_newer=BEFORE_CRYPTOGRAPHY_51,
+        newer=("apache-airflow-providers-common-compat",),
+        notes=f"Composer 3 3.1.8; no conn-fields; resolved as of {BEFORE_CRYPTOGRAPHY_51}",
+    ),
     Cell(
         "py3.11-airflow3.2",
         "3.11",
@@ -215,9 +229,27 @@ def _pytest(python: Path, folder: Path, log: Path, *args: str, env: dict[str, st
     lines = [line for line in outcome.stdout.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     summary = lines[-1].strip("= ") if lines else outcome.stdout[-300:]
     failed = [line for line in outcome.stdout.splitlines() if line.startswith(("FAILED tests/", "ERROR tests/"))]
-    if failed:  # CI shows only the end of the output: name what failed there
+    if failed:  # CI shows only the end of the output: name what failed there, and why
         summary += "; " + "; ".join(line[:200] for line in failed[:10])
+        causes = failure_causes(outcome.stdout)
+        if causes:
+            summary += "; causes: " + " | ".join(causes)
     return outcome.returncode == 0, summary
+
+
+def failure_causes(output: str, most: int = 5) -> list[str]:
+    """
+    The distinct exceptions behind pytest's failures in ``output`` (``E   SomeError: ...`` lines, also those quoted
+    inside an assertion's message, such as a subprocess's traceback), other than the assertions themselves.
+    """
+    causes: list[str] = []
+    for line in output.splitlines():
+        match = re.match(r"E\s+(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Timeout)\b:?.*)", line)
+        if match and not match.group(1).startswith(("AssertionError", "assert ")):
+            cause = match.group(1).strip()[:200]
+            if cause not in causes:
+                causes.append(cause)
+    return causes[:most]
 
 
 def _listed_by_airflow(python: Path, folder: Path, env: dict[str, str]) -> str:

@@ -22,6 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+#: Property tests assert properties, never speed (speed is measured in benchmarks/): no per-example deadline,
+#: which a loaded CI machine would miss. ``thorough`` (``--hypothesis-profile=thorough``) tries many more cases.
+settings.register_profile("eightbyeight", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "eightbyeight"))
 
 ROOT = Path(__file__).resolve().parent.parent
 _HOME = tempfile.mkdtemp(prefix="airflow-home-")

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_eightbyeight.compat import AIRFLOW_VERSION, has
+from airflow_provider_eightbyeight.timeutil import parse_api_time
 
 #: Fast retries for tests: the real backoff shape, tiny waits.
 FAST_RETRY_EXTRAS = {"retry_backoff": 0.01, "retry_max_wait": 0.2}
@@ -20,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The bucket S3 tests use on moto's server.
 BUCKET = "recordings"
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+#: The example DAGs' logical date in the tests: the interval [11-02, 11-03) with CronDataIntervalTimetable.
+DAY = datetime(2026, 11, 3, tzinfo=timezone.utc)
+WINDOW = (datetime(2026, 11, 2, tzinfo=timezone.utc), DAY)
 
 
 def dagbag(**kwargs: Any) -> Any:
@@ -32,7 +37,7 @@ def dagbag(**kwargs: Any) -> Any:
 
 
 def needs(feature: str) -> pytest.MarkDecorator:
-    """Skip where the installed Airflow lacks ``feature`` (tests/test_compat.py checks the error it gets there)."""
+    """Skip where the installed Airflow lacks ``feature`` (tests/pure/test_compat.py checks the error it gets there)."""
     return pytest.mark.skipif(not has(feature), reason=f"Airflow {AIRFLOW_VERSION} has no {feature}")
 
 
@@ -105,3 +110,28 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     async for event in trigger.run():
         return dict(event.payload)
     raise AssertionError("trigger ended without an event")
+
+
+def in_window(obj: dict, types: set[str], window: tuple[datetime, datetime] = WINDOW) -> bool:
+    created = parse_api_time(obj["createdTime"])
+    assert created is not None
+    return obj["type"] in types and window[0] <= created < window[1]
+
+
+def files_under(root: Path) -> dict[str, Path]:
+    """Copied files (not sidecars, manifests or temp files) by object id."""
+    found = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or "_manifests" in path.parts or path.name.endswith(".part"):
+            continue
+        if is_sidecar(path):
+            continue  # a metadata sidecar
+        found[path.name.split("_", 1)[0]] = path
+    return found
+
+
+def manifests(root: Path) -> list[list[dict]]:
+    return [
+        [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted((root / "_manifests").glob("*.jsonl"))
+    ]

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from airflow_provider_eightbyeight import arguments
 from airflow_provider_eightbyeight.errors import ApiError, ConfigurationError
 from airflow_provider_eightbyeight.filters import FilterLike, to_fiql
 from airflow_provider_eightbyeight.hooks.wire import check_id, follow_pages
@@ -49,17 +50,12 @@ def iter_buckets(
     max_buckets: int | None = None,
 ) -> Iterator[Bucket]:
     """Every matching bucket of each region, page by page (see ``EightByEightHook.iter_buckets``)."""
-    direction = str(sort_direction).strip().upper()
-    if direction not in ("ASC", "DESC"):
-        raise ConfigurationError(f"sort_direction must be 'ASC' or 'DESC', got {sort_direction!r}")
+    direction = arguments.sort_direction("sort_direction", sort_direction)
     if not isinstance(sort_field, str) or not sort_field.strip():
         raise ConfigurationError(f"sort_field must be a bucket field or tag key, got {sort_field!r}")
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_BUCKET_PAGE:
-        raise ConfigurationError(f"page_size must be a whole number from 1 to {MAX_BUCKET_PAGE}, got {page_size!r}")
-    if max_buckets is not None and (
-        isinstance(max_buckets, bool) or not isinstance(max_buckets, int) or max_buckets < 0
-    ):
-        raise ConfigurationError(f"max_buckets must be a whole number, 0 or more, got {max_buckets!r}")
+    arguments.whole_number("page_size", page_size, 1, MAX_BUCKET_PAGE)
+    if max_buckets is not None:
+        arguments.whole_number("max_buckets", max_buckets, 0)
     fiql = to_fiql(filter)
     yielded = 0
     for name in hook.resolve_regions(region, all_regions=all_regions):

@@ -71,7 +71,7 @@ def lean_get(
         target = f"{target}?{parts.query}"
     origin = f"{parts.scheme}://{parts.netloc}"
     for attempt in (1, 2):
-        pool = _pool(adapter, verify if verify is not None else True, origin)
+        pool = pool_for(adapter, verify if verify is not None else True, origin)
         try:
             raw = pool.urlopen(
                 "GET",
@@ -125,7 +125,7 @@ def lean_get(
 _POOLS: weakref.WeakKeyDictionary[HTTPAdapter, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def _pool(adapter: HTTPAdapter, verify: bool | str, origin: str) -> Any:
+def pool_for(adapter: HTTPAdapter, verify: bool | str, origin: str) -> Any:
     """The adapter's urllib3 pool for ``origin`` (``scheme://host:port``) with the TLS settings ``verify``."""
     pools = _POOLS.get(adapter)
     if pools is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_eightbyeight import arguments
 from airflow_provider_eightbyeight.compat import AirflowFailException, conf
 from airflow_provider_eightbyeight.errors import EightByEightError
 from airflow_provider_eightbyeight.models import id_problem
@@ -84,16 +85,13 @@ class EightByEightListObjectsOperator(EightByEightSearchBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if sort_direction.upper() not in ("ASC", "DESC"):
-            raise ValueError(f"sort_direction must be 'ASC' or 'DESC', got {sort_direction!r}")
-        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
-        if max_xcom_items is not None and (
-            isinstance(max_xcom_items, bool) or not isinstance(max_xcom_items, int) or max_xcom_items < 1
-        ):
-            raise ValueError(f"max_xcom_items must be a positive whole number, got {max_xcom_items!r}")
+        direction = arguments.sort_direction("sort_direction", sort_direction)
+        if batch_size is not None:
+            arguments.whole_number("batch_size", batch_size, 1)
+        if max_xcom_items is not None:
+            arguments.whole_number("max_xcom_items", max_xcom_items, 1)
         self.sort_field = sort_field
-        self.sort_direction = sort_direction.upper()
+        self.sort_direction = direction
         self.max_objects = max_objects
         self.return_ids = return_ids or batch_size is not None
         self.batch_size = batch_size

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_eightbyeight import arguments
 from airflow_provider_eightbyeight.compat import conf
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError, NotFoundError, error_from_event
 from airflow_provider_eightbyeight.models import ObjectState, StoredObject
@@ -30,9 +31,7 @@ DEFAULT_MAX_XCOM_ITEMS = 10_000
 
 
 def _bound(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"max_xcom_items must be a positive whole number, got {value!r}")
-    return value
+    return arguments.whole_number("max_xcom_items", value, 1)
 
 
 class EightByEightDeleteObjectsOperator(EightByEightSearchBaseOperator):
@@ -191,8 +190,7 @@ class EightByEightRestoreObjectsOperator(EightByEightSearchBaseOperator):
         kwargs.setdefault("states", ["ARCHIVED"])
         self.max_xcom_items = _bound(max_xcom_items)
         super().__init__(**kwargs)
-        if isinstance(expiration_days, bool) or not 1 <= expiration_days <= 10:
-            raise ValueError(f"expiration_days must be from 1 to 10, got {expiration_days!r}")
+        arguments.restore_days("expiration_days", expiration_days)
         self.object_ids = object_ids
         self.expiration_days = expiration_days
         self.wait_for_completion = wait_for_completion

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_eightbyeight import arguments, waits
 from airflow_provider_eightbyeight.compat import AssetAlias, BaseAsset, conf, require
 from airflow_provider_eightbyeight.errors import ConfigurationError
 from airflow_provider_eightbyeight.models import StoredObject
@@ -20,19 +21,17 @@ from airflow_provider_eightbyeight.operators._criteria import (
     unstash_after_resume,
 )
 from airflow_provider_eightbyeight.transfer import storage
-from airflow_provider_eightbyeight.transfer.engine import (
+from airflow_provider_eightbyeight.transfer.engine import TransferEngine
+from airflow_provider_eightbyeight.transfer.options import (
     DEFAULT_MAX_WORKERS,
-    MAX_WORKERS,
-    ON_ARCHIVED,
-    ON_NOT_READY,
-    STRATEGIES,
-    TransferEngine,
     TransferOptions,
-    TransferSummary,
-    raise_for_failures,
+    check_options,
+    check_policy,
 )
 from airflow_provider_eightbyeight.transfer.paths import DEFAULT_PATH_TEMPLATE, PathTemplateError
 from airflow_provider_eightbyeight.transfer.run import Pause, RunPolicy, TransferRun
+from airflow_provider_eightbyeight.transfer.summary import TransferSummary, raise_for_failures
+from airflow_provider_eightbyeight.triggers.eightbyeight import trigger_for
 from airflow_provider_eightbyeight.watch import ids_from_event
 
 #: States searched besides AVAILABLE (when ``states`` is not given): everything that may still be copied.
@@ -164,19 +163,11 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
                     "from_triggering_events=True copies exactly the objects the triggering asset events name; "
                     f"remove {', '.join(conflicting or ['max_objects'])} (the watcher's trigger does the filtering)"
                 )
-        if asset_events not in ASSET_EVENTS:
-            raise ValueError(f"asset_events must be one of {', '.join(ASSET_EVENTS)}, got {asset_events!r}")
-        self.asset_events = asset_events
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        if on_archived not in ON_ARCHIVED:
-            raise ValueError(f"on_archived must be one of {', '.join(ON_ARCHIVED)}, got {on_archived!r}")
-        if on_not_ready not in ON_NOT_READY:
-            raise ValueError(f"on_not_ready must be one of {', '.join(ON_NOT_READY)}, got {on_not_ready!r}")
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= MAX_WORKERS:
-            raise ValueError(f"max_workers must be a whole number from 1 to {MAX_WORKERS}, got {max_workers!r}")
-        if not 1 <= restore_expiration_days <= 10:
-            raise ValueError(f"restore_expiration_days must be from 1 to 10, got {restore_expiration_days!r}")
+        self.asset_events = arguments.choice("asset_events", asset_events, ASSET_EVENTS)
+        # the run's own checks (transfer.options), at parse time: a DAG with a bad argument fails to load
+        check_policy(strategy=strategy, on_archived=on_archived, on_not_ready=on_not_ready)
+        check_policy(restore_expiration_days=restore_expiration_days)
+        check_options(max_workers=max_workers)
         self.destination = destination
         self.object_ids = object_ids
         self.destination_conn_id = destination_conn_id
@@ -379,20 +370,20 @@ class EightByEightTransferOperator(EightByEightSearchBaseOperator):
             if self.deferrable:
                 # Never defer on a wait that is over (a trigger firing at once races Airflow's executor
                 # events): the run goes on here with the very event the trigger would have sent.
-                check = getattr(outcome.trigger, "event_now", None)
-                event = check(run.engine.hook) if check is not None else None
+                event = waits.event_now(outcome.wait, run.engine.hook)
                 if event is not None:
                     self.log.info("The wait for %s is over already: continuing without deferring.", outcome.what)
                     outcome = run.resume(event)
                     continue
-                stash_for_resume(context, _RUN_STATE, run.state())
+                try:
+                    trigger = trigger_for(outcome.wait, run.engine.hook.eightbyeight_conn_id)
+                    stash_for_resume(context, _RUN_STATE, run.state())
+                except BaseException as err:  # no deferral: nobody will collect the run's jobs
+                    run.abort(err)
+                    raise
                 run.close()  # the resumed run reads the manifest published at the pause
                 self.log.info("Deferring until %s are done.", outcome.what)
-                self.defer(
-                    trigger=outcome.trigger,
-                    method_name="execute_resume",
-                    timeout=timedelta(seconds=outcome.timeout),
-                )
+                self.defer(trigger=trigger, method_name="execute_resume", timeout=timedelta(seconds=outcome.timeout))
             outcome = run.resume(run.wait_here(outcome))
         self._regions_read = sorted(run.regions)
         return self._complete(context, outcome)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_eightbyeight import arguments
 from airflow_provider_eightbyeight.compat import BaseSensorOperator, PokeReturnValue, conf
 from airflow_provider_eightbyeight.connection import DEFAULT_CONN_ID
 from airflow_provider_eightbyeight.errors import error_from_event
@@ -65,8 +66,7 @@ class EightByEightObjectsSensor(ObjectCriteriaMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(max_ids, bool) or not isinstance(max_ids, int) or max_ids < 0:
-            raise ValueError(f"max_ids must be a whole number, 0 or more, got {max_ids!r}")
+        arguments.whole_number("max_ids", max_ids, 0)
         self._init_criteria(
             eightbyeight_conn_id=eightbyeight_conn_id,
             region=region,

@@ -478,6 +478,9 @@ class CssApi(AdminHandlers):
         if not ctx.acct.can_edit:
             raise ApiError(403, "This API key may not delete objects (needs edit rights)")
         ids = id_list(ctx.request, "bulk delete")
+        if ctx.keep_ids is not None:  # a keep fault: answered as done, these ids left alone
+            kept = ctx.keep_ids or set(ids[:1])
+            ids = [i for i in ids if i not in kept]
         strict = self.config.strict or self.config.delete_unknown == "404"
         self._store_call(lambda: self.store.delete(ctx.region, ids, strict))
         return Reply(204, b"", None)

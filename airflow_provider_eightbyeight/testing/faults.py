@@ -14,6 +14,8 @@ Kinds:
 ``bulk_outcome``  on ``bulk_start``: the new job ends ``job_status`` (FAILED, CANCELLED or PARTIAL_DONE;
               PARTIAL_DONE leaves out the entries of ``object_ids``, or the last one).
 ``zip_drop``  on ``bulk_download``: the zip lacks the entries of ``object_ids`` (or its first entry).
+``keep``      on ``delete``: answer as usual (204) but leave the objects of ``object_ids`` (or the batch's first)
+              as they were: 8x8 accepting a delete it did only in part.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("status", "reset", "truncate", "corrupt", "latency", "bulk_outcome", "zip_drop")
+FAULT_KINDS = ("status", "reset", "truncate", "corrupt", "latency", "bulk_outcome", "zip_drop", "keep")
 #: Kinds that change what the handler answers rather than how the bytes travel.
-RESPONSE_KINDS = ("bulk_outcome", "zip_drop")
+RESPONSE_KINDS = ("bulk_outcome", "zip_drop", "keep")
 JOB_OUTCOMES = ("FAILED", "CANCELLED", "PARTIAL_DONE")
 ROUTE_NAMES = (
     "token",
@@ -92,6 +94,8 @@ class FaultRule:
                 raise ValueError(f"bulk_outcome needs job_status, one of {JOB_OUTCOMES}")
         if self.kind == "zip_drop":
             self.route = "bulk_download" if self.route == "*" else self.route
+        if self.kind == "keep":
+            self.route = "delete" if self.route == "*" else self.route
         if self.kind == "status" and self.status is None:
             self.status = 503
         if self.status is not None and not 100 <= int(self.status) <= 599:

@@ -103,6 +103,8 @@ class Context:
     account: Account | None = None
     #: Object ids a ``zip_drop`` fault removes from this request's zip.
     drop_entries: frozenset[str] | None = None
+    #: A ``keep`` fault: these ids (empty: the batch's first) survive a delete answered as done.
+    keep_ids: frozenset[str] | None = None
 
     @property
     def acct(self) -> Account:

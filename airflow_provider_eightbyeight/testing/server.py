@@ -216,6 +216,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         assert resolved.handler is not None and resolved.context is not None
         if fault is not None and fault.kind == "zip_drop":
             resolved.context.drop_entries = frozenset(fault.object_ids or ())
+        if fault is not None and fault.kind == "keep":
+            resolved.context.keep_ids = frozenset(fault.object_ids or ())
         try:
             reply = resolved.handler(resolved.context)
             if fault is not None and fault.kind == "bulk_outcome" and reply.status == 200:

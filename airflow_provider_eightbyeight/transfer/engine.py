@@ -1,9 +1,13 @@
 """
-Copy 8x8 objects to a destination: plan, concurrent streaming copy, verification, manifest, deletes.
+Copy 8x8 objects to a destination: :class:`TransferEngine`, the façade over a transfer's parts.
 
-This module holds the mechanics of one copy (where an object goes, whether a verified copy is already
-there, the download or zip extraction, the record); :mod:`.run` owns a whole run (which objects, in which
-order, the waits for bulk jobs, restores and pending objects, the deletes and the manifest).
+A transfer reads top-down: :mod:`.options` (the one validation) → :meth:`plan` (where each object goes) →
+:meth:`place` (whose file a path holds; skip with evidence, replace, or write beside) → :meth:`copy_one`
+(stream, verify, publish under the final name, record) → :mod:`.bulk` (the same from zips) → :mod:`.manifest`
+→ :mod:`.deletes` (only what this run proved). :class:`.run.TransferRun` drives a whole run through those
+phases, with its waits; :meth:`TransferEngine.run` is that run in one call.
+
+Every name this module offered before the parts had their own modules is still importable from here.
 
 Guarantees:
 
@@ -18,36 +22,39 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import tempfile
-import threading
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED  # noqa: F401 (re-exported)
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from airflow_provider_eightbyeight.errors import (
+from airflow_provider_eightbyeight.errors import (  # noqa: F401 (re-exported)
     AuthenticationError,
     ConfigurationError,
     EightByEightError,
     IntegrityError,
+    ManifestWriteError,
     ObjectNotAvailableError,
+    PathTakenError,
     PermissionDeniedError,
+    TransferError,
 )
-from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, EightByEightHook
-from airflow_provider_eightbyeight.hooks.local_files import remove_stale_parts
-from airflow_provider_eightbyeight.models import BulkJob, StoredObject
-from airflow_provider_eightbyeight.transfer import report, storage
-from airflow_provider_eightbyeight.transfer.listing import FolderCache
-from airflow_provider_eightbyeight.transfer.malloc import limit_arenas
-from airflow_provider_eightbyeight.transfer.manifest import (
+from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES, EightByEightHook  # noqa: F401
+from airflow_provider_eightbyeight.local_files import remove_stale_parts  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.models import GONE_STATES, BulkJob, StoredObject  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.transfer import bulk, deletes
+from airflow_provider_eightbyeight.transfer.bulk import ZIP_ERRORS  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.transfer.copier import (  # noqa: F401 (re-exported)
+    FATAL_ERRORS,
+    MAX_PLACEMENTS,
+    STOP_AFTER_SAME_FAILURES,
+    Copier,
+    PlannedObject,
+    Taken,
+)
+from airflow_provider_eightbyeight.transfer.listing import FolderCache  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.transfer.malloc import limit_arenas  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.transfer.manifest import (  # noqa: F401 (re-exported)
     COPY_STATUSES,
     LEGACY_SIDECAR_SUFFIX,
     MANIFEST_DIR,
@@ -57,309 +64,38 @@ from airflow_provider_eightbyeight.transfer.manifest import (
     ManifestRecord,
     Status,
 )
-from airflow_provider_eightbyeight.transfer.paths import (
+from airflow_provider_eightbyeight.transfer.options import (  # noqa: F401 (re-exported)
+    AUTO_BULK_MAX_AVERAGE_BYTES,
+    AUTO_BULK_MIN_OBJECTS,
+    DEFAULT_MAX_WORKERS,
+    MAX_WORKERS,
+    ON_ARCHIVED,
+    ON_NOT_READY,
+    STRATEGIES,
+    TransferOptions,
+)
+from airflow_provider_eightbyeight.transfer.paths import (  # noqa: F401 (re-exported)
     DEFAULT_PATH_TEMPLATE,
     disambiguate,
     is_safe_relative,
     render_path,
     validate_template,
 )
-from airflow_provider_eightbyeight.transfer.store import CHUNK, RunStore, TakenPaths
-
-_R = TypeVar("_R")
-#: The paths (casefolded) a run has taken: the run's store (on disk), or a set for a one-off plan.
-Taken = TakenPaths | set[str]
-#: States of objects 8x8 no longer serves (deleted).
-GONE_STATES = ("REVOKED", "DELETED")
-STRATEGIES = ("objects", "bulk", "auto")
-ON_ARCHIVED = ("skip", "fail", "restore")
-ON_NOT_READY = ("wait", "fail", "report")
-#: "auto" picks bulk zips for at least this many objects of at most this average size.
-AUTO_BULK_MIN_OBJECTS = 50
-AUTO_BULK_MAX_AVERAGE_BYTES = 2 * 1024 * 1024
-#: Errors that, when every attempt of a run fails with them, mean no other object can succeed either.
-FATAL_ERRORS = (AuthenticationError, PermissionDeniedError, ConfigurationError)
-#: A run stops early only after this many attempts in a row failed with one of :data:`FATAL_ERRORS`
-#: and nothing succeeded before them; the objects not attempted are recorded as failed.
-STOP_AFTER_SAME_FAILURES = 10
-#: Objects copied at once by default: enough to hide a WAN round trip to 8x8 (benchmarks/README.md, "Scale
-#: tables": at 80 ms per request 64 workers copy ~5x as fast as 8 and 1.5x as fast as 32, and no slower than
-#: fewer on loopback; 96 and 128 add nothing); halved while 8x8 answers 429.
-DEFAULT_MAX_WORKERS = 64
-#: The most objects a run copies at the same time.
-MAX_WORKERS = 128
-#: How many failures (and delete failures) a summary names; the manifest names them all.
-DETAIL_LIMIT = 100
-#: How many alternative names (``~<id>``, ``~<id>-2``...) are tried for an object whose path is taken.
-MAX_PLACEMENTS = 5
-#: Failures that mean a bulk zip (or one entry of it) is unusable, so its objects are downloaded alone.
-ZIP_ERRORS = (
-    IntegrityError,
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    NotImplementedError,  # an unsupported compression method
-    RuntimeError,  # an encrypted entry
-    ValueError,
-    OSError,
+from airflow_provider_eightbyeight.transfer.run import RunPolicy, TransferRun
+from airflow_provider_eightbyeight.transfer.store import CHUNK, RunStore, TakenPaths  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.transfer.summary import (  # noqa: F401 (re-exported)
+    DETAIL_LIMIT,
+    TransferSummary,
+    failure_listing,
+    manifest_write_error,
+    raise_for_failures,
 )
 
 
-class TransferError(EightByEightError):
-    """Some objects could not be copied (listed in the message); everything else was."""
-
-
-class ManifestWriteError(TransferError):
+class TransferEngine(Copier):
     """
-    The run's manifest could not be written (a full disk, lost access): the message names the manifest, the
-    destination, the counts, what was deleted and the objects not copied; the storage error is its cause.
-    """
-
-
-class PathTakenError(EightByEightError):
-    """Another writer published a different file at an object's path while it was being copied."""
-
-
-@dataclass(frozen=True)
-class TransferOptions:
-    """
-    How to copy.
-
-    :param path_template: where each object lands under the destination (see :mod:`.paths`).
-    :param max_workers: objects copied at the same time.
-    :param overwrite: copy even objects already present and verified.
-    :param write_metadata: write ``<file>.json`` beside each object with its 8x8 metadata.
-    :param block_size: upload part size for object stores.
-    :param chunk_size: bytes per read from 8x8.
-    :param progress_interval: seconds between progress lines in the log.
-    :param prove_skips: read back and hash every copy found at the destination instead of trusting
-        earlier manifests or sidecars (set by runs that delete at 8x8).
-    """
-
-    path_template: str = DEFAULT_PATH_TEMPLATE
-    max_workers: int = DEFAULT_MAX_WORKERS
-    overwrite: bool = False
-    write_metadata: bool = False
-    block_size: int = storage.DEFAULT_BLOCK_SIZE
-    chunk_size: int = 1024 * 1024
-    progress_interval: float = 10.0
-    prove_skips: bool = False
-
-    def __post_init__(self) -> None:
-        validate_template(self.path_template)
-        if (
-            isinstance(self.max_workers, bool)
-            or not isinstance(self.max_workers, int)
-            or not 1 <= self.max_workers <= MAX_WORKERS
-        ):
-            raise ConfigurationError(
-                f"max_workers must be a whole number from 1 to {MAX_WORKERS}, got {self.max_workers!r}"
-            )
-        if self.block_size < 5 * 1024 * 1024:
-            raise ConfigurationError(f"block_size must be at least 5 MiB (the S3 part minimum), got {self.block_size}")
-
-
-@dataclass
-class PlannedObject:
-    """One object and where it goes."""
-
-    obj: StoredObject
-    relative_path: str
-    #: The destination root the relative path is under.
-    root: storage.DestinationRoot = field(repr=False)
-    #: Why the object is not at the path its template rendered (set when the path was taken).
-    note: str | None = None
-    #: The parsed metadata sidecar at the target, once read (``{}`` when there is none).
-    sidecar_doc: dict[str, Any] | None = field(default=None, repr=False)
-    #: Whether writing may replace a file at the target (only this object's own copy is ever replaced).
-    replace: bool = False
-    #: The path the object was planned at before :meth:`TransferEngine.place` moved it beside another file
-    #: (the run keeps it taken; a resumed run takes it again from the record's ``extra["rendered_path"]``).
-    displaced_from: str | None = None
-
-    @property
-    def target(self) -> Any:
-        """The ``ObjectStoragePath`` of the copy."""
-        return self.root.target(self.relative_path)
-
-    @property
-    def url(self) -> str:
-        """A printable URL of the copy."""
-        return self.root.url(self.relative_path)
-
-    def sink_factory(self, block_size: int) -> Any:
-        """Write targets for the copy (see :func:`storage.sink_factory`), replacing a file only if ``replace``."""
-        return self.root.sink_factory(self.relative_path, block_size, replace=self.replace)
-
-    @property
-    def sidecar(self) -> Any:
-        """The metadata sidecar's path."""
-        return self.root.target(self.relative_path + SIDECAR_SUFFIX)
-
-
-@dataclass
-class TransferSummary:
-    """What a run did; :meth:`as_dict` is JSON-serialisable for XCom."""
-
-    destination: str
-    strategy: str
-    copied: int = 0
-    restored: int = 0
-    skipped: int = 0
-    archived: int = 0
-    not_ready: int = 0
-    failed: int = 0
-    deleted: int = 0
-    #: Proved copies whose objects 8x8 already showed REVOKED/DELETED when this run was to delete them
-    #: (another run deleted them first): not deleted again, not counted as this run's deletes.
-    already_deleted: int = 0
-    not_deleted: int = 0
-    bytes_copied: int = 0
-    retries: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    manifest: str | None = None
-    #: Why objects were not copied: the first :data:`DETAIL_LIMIT` (``failure_count`` counts them all).
-    failures: dict[str, str] = field(default_factory=dict)
-    #: Why copies were not deleted at 8x8: the first :data:`DETAIL_LIMIT` (``not_deleted`` counts them all).
-    delete_failures: dict[str, str] = field(default_factory=dict)
-    #: Objects not copied that fail the task (failed, and not ready unless only reported).
-    failure_count: int = 0
-    #: Where the manifest is (an ``ObjectStoragePath``), for :attr:`records`.
-    manifest_path: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def records(self) -> list[ManifestRecord]:
-        """Every object's record, read from the published manifest (a run keeps none in memory)."""
-        from airflow_provider_eightbyeight.transfer.manifest import read_manifest
-
-        return list(read_manifest(self.manifest_path)) if self.manifest_path is not None else []
-
-    def add_failure(self, object_id: str, reason: str) -> None:
-        """Count an object not copied; its reason is kept for the first :data:`DETAIL_LIMIT`."""
-        self.failure_count += 1
-        if len(self.failures) < DETAIL_LIMIT:
-            self.failures[object_id] = reason
-
-    def add_not_deleted(self, object_id: str, reason: str) -> None:
-        """Count a copy not deleted at 8x8; its reason is kept for the first :data:`DETAIL_LIMIT`."""
-        self.not_deleted += 1
-        if len(self.delete_failures) < DETAIL_LIMIT:
-            self.delete_failures[object_id] = reason
-
-    def count(self, record: ManifestRecord, *, not_ready_fails: bool = True) -> None:
-        """Add one object's fate to the counts (``not_ready_fails``: a NOT_READY object fails the task)."""
-        if record.status in (Status.COPIED, Status.RESTORED):
-            if record.status == Status.COPIED:
-                self.copied += 1
-            else:
-                self.restored += 1
-            self.bytes_copied += record.size or 0
-        elif record.status == Status.SKIPPED:
-            self.skipped += 1
-        elif record.status == Status.ARCHIVED:
-            self.archived += 1
-        elif record.status == Status.NOT_READY:
-            self.not_ready += 1
-            if not_ready_fails:
-                self.add_failure(record.id, record.reason or "not ready")
-        else:
-            self.failed += 1
-            self.add_failure(record.id, record.reason or "failed")
-
-    def as_dict(self) -> dict[str, Any]:
-        """Counts, bytes, manifest path and failures (first 100) as plain JSON values."""
-        return {
-            "destination": self.destination,
-            "strategy": self.strategy,
-            "copied": self.copied,
-            "restored": self.restored,
-            "skipped": self.skipped,
-            "archived": self.archived,
-            "not_ready": self.not_ready,
-            "failed": self.failed,
-            "deleted": self.deleted,
-            "already_deleted": self.already_deleted,
-            "not_deleted": self.not_deleted,
-            "bytes_copied": self.bytes_copied,
-            "retries": self.retries,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 3),
-            "manifest": self.manifest,
-            "failures": dict(list(self.failures.items())[:DETAIL_LIMIT]),
-            "delete_failures": dict(list(self.delete_failures.items())[:DETAIL_LIMIT]),
-        }
-
-
-class _Breaker:
-    """
-    Stops a run early only when every attempt so far failed the same fatal way (a revoked key, a key
-    without access): :data:`STOP_AFTER_SAME_FAILURES` in a row and nothing succeeded before.
-    """
-
-    def __init__(self) -> None:
-        self.succeeded = False
-        self.streak = 0
-        self.kind: str | None = None
-        self.reason: str | None = None
-        self._lock = threading.Lock()
-
-    def saw(self, record: ManifestRecord) -> None:
-        with self._lock:
-            kind = record.extra.get("error") if record.status == Status.FAILED else None
-            if kind is None:
-                if record.status != Status.FAILED:
-                    self.succeeded = True
-                self.streak, self.kind = 0, None
-                return
-            if kind != self.kind:
-                self.streak, self.kind = 0, kind
-            self.streak += 1
-            self.reason = record.reason
-
-    @property
-    def tripped(self) -> bool:
-        fatal = {cls.__name__ for cls in FATAL_ERRORS}
-        return not self.succeeded and self.kind in fatal and self.streak >= STOP_AFTER_SAME_FAILURES
-
-
-class _Concurrency:
-    """
-    How many objects are in flight: up to ``2 x max_workers`` (a queue keeps every worker busy), halved each
-    time 8x8 answers HTTP 429 (too many requests) and grown back by one per completed round of objects
-    (additive increase, multiplicative decrease), so a default worker count sized for a WAN round trip still
-    respects 8x8's rate limits.
-    """
-
-    def __init__(self, max_workers: int, log: Any) -> None:
-        self.ceiling = 2 * max_workers
-        self.allowed = self.ceiling
-        self.log = log
-        self._seen_429 = 0
-        self._done = 0
-
-    def observe(self, rate_limited: int, completed: int) -> None:
-        """Take the hook's count of 429 answers so far and the number of objects just completed."""
-        if rate_limited > self._seen_429:
-            self._seen_429 = rate_limited
-            lowered = max(1, self.allowed // 2)
-            if lowered < self.allowed:
-                self.log.warning(
-                    "8x8 answered 429 (too many requests); copying %d object(s) at a time instead of %d.",
-                    lowered,
-                    self.allowed,
-                )
-            self.allowed, self._done = lowered, 0
-            return
-        if self.allowed < self.ceiling:
-            self._done += completed
-            if self._done >= self.allowed:
-                self.allowed, self._done = self.allowed + 1, 0
-
-
-class TransferEngine:
-    """
-    Copies 8x8 objects to one destination with one hook (one pooled session) and a pool of threads.
+    Copies 8x8 objects to one destination with one hook (one pooled session) and a pool of threads: the
+    :class:`.copier.Copier`, with the bulk zips (:mod:`.bulk`), the deletes (:mod:`.deletes`) and whole runs.
 
     :param hook: the hook to read from; its connection pool is sized to ``options.max_workers``.
     :param destination: an ``ObjectStoragePath`` (or anything :func:`.storage.as_storage_path` takes).
@@ -367,864 +103,54 @@ class TransferEngine:
     :param run_label: names the manifest (e.g. dag, task and run ids).
     """
 
-    def __init__(
-        self,
-        hook: EightByEightHook,
-        destination: Any,
-        options: TransferOptions | None = None,
-        *,
-        run_label: str = "transfer",
-        destination_conn_id: str | None = None,
-        log: Any = None,
-    ) -> None:
-        self.hook = hook
-        self.options = options or TransferOptions()
-        self.root = storage.as_storage_path(destination, destination_conn_id)
-        self.run_label = run_label
-        self.log = log or logging.getLogger(__name__)
-        self.hook.pool_size = max(self.hook.pool_size, self.options.max_workers)
-        limit_arenas()  # before the copy threads start: memory must not grow with the objects copied
-        self._store: RunStore | None = None
-        self._in_flight: set[Future[ManifestRecord]] = set()
-        self._in_flight_lock = threading.Lock()
-        self._history_lock = threading.Lock()
-        self._root = storage.DestinationRoot(self.root)
-        self._folders = FolderCache(self.root)
-        self.breaker = _Breaker()
-        #: How many copies run at once: ``max_workers``, less while 8x8 answers 429 (see :class:`_Concurrency`).
-        self.concurrency = _Concurrency(self.options.max_workers, self.log)
+    @cached_property
+    def zips(self) -> bulk.ZipCopier:
+        """The bulk jobs and zip copies of this engine's runs."""
+        return bulk.ZipCopier(self)
 
-    @property
-    def store(self) -> RunStore:
-        """
-        The run's records, seen ids, taken paths and earlier copies, on local disk (see :mod:`.store`); a new
-        one after :meth:`close` (the engine can run again).
-        """
-        if self._store is None or self._store.closed:
-            self._store = RunStore()
-        return self._store
-
-    def close(self) -> None:
-        """Remove the run's working state (see :mod:`.store`); the published manifest stays."""
-        if self._store is not None:
-            self._store.close()
-
-    # ------------------------------------------------------------------ planning
-
-    def plan(self, objects: Iterable[StoredObject], taken: Taken | None = None) -> list[PlannedObject]:
-        """
-        Render every object's destination; objects that collide in this run get an id suffix.
-        Duplicates are dropped.
-
-        :param taken: Optional. Paths (casefolded) already used in this run; updated in place.
-        """
-        seen: set[str] = set()
-        unique = [o for o in objects if not (o.id in seen or seen.add(o.id))]  # type: ignore[func-returns-value]
-        return list(self.iter_plan(unique, taken))
-
-    def iter_plan(self, objects: Iterable[StoredObject], taken: Taken | None = None) -> Iterator[PlannedObject]:
-        """
-        :meth:`plan` as objects come (a search's pages), for objects already free of duplicates; the paths
-        taken are kept in ``taken`` (the run's store keeps them on disk, so memory does not grow).
-        """
-        taken = set() if taken is None else taken
-        for obj in objects:
-            relative = render_path(self.options.path_template, obj)
-            unique = self._free_path(relative, obj.id, taken)
-            item = self.at(obj, unique)
-            if unique != relative:
-                item.note = f"{relative} is also the path of another object (or its sidecar) in this run"
-                self.log.warning(
-                    "Objects render to the same path %s; writing %s to %s instead.", relative, obj.id, unique
-                )
-            taken.update(self.claims(unique))
-            yield item
-
-    def claims(self, relative: str) -> set[str]:
-        """The paths (casefolded) a copy at ``relative`` occupies: itself, and its sidecar if written."""
-        paths = {relative.casefold()}
-        if self.options.write_metadata:
-            paths.add((relative + SIDECAR_SUFFIX).casefold())
-        return paths
-
-    def _free_path(self, relative: str, object_id: str, taken: Taken) -> str:
-        """``relative``, or its ``~<id>`` form, whichever (with its sidecar) is not yet taken in this run."""
-        if not any(path in taken for path in self.claims(relative)):
-            return relative
-        tried = {relative}
-        while True:
-            candidate = disambiguate(relative, object_id, tried)
-            if not any(path in taken for path in self.claims(candidate)):
-                return candidate
-            tried.add(candidate)
-
-    def at(self, obj: StoredObject, relative: str) -> PlannedObject:
-        """An object planned at ``relative`` under the destination."""
-        return PlannedObject(obj, relative, self._root)
-
-    def read_back(self, refs: Iterable[tuple[str, str | None]]) -> dict[str, StoredObject]:
-        """
-        Current metadata of objects by id, whatever their state (:meth:`EightByEightHook.get_objects`, per
-        region): objects that changed state are followed, never looked for by a new search. Ids 8x8 no longer
-        knows are absent from the result.
-        """
-        by_region: dict[str | None, list[str]] = {}
-        for object_id, region in refs:
-            by_region.setdefault(region, []).append(object_id)
-        found: dict[str, StoredObject] = {}
-        for region, ids in by_region.items():
-            found.update(self.hook.get_objects(ids, region=region))
-        return found
-
-    # ------------------------------------------------------------------ copying
-
-    def map(
-        self, items: Iterable[PlannedObject], work: Callable[[PlannedObject], ManifestRecord]
-    ) -> Iterator[ManifestRecord]:
-        """
-        Run ``work`` over items with at most 2 x max_workers in flight. ``work`` never raises for one
-        object's problem; if every attempt fails the same fatal way (:class:`_Breaker`), the items not
-        yet started are recorded as failed without an attempt.
-        """
-        limit = self.concurrency
-        pool = ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-copy")
-        try:
-            pending: set[Future[ManifestRecord]] = set()
-            iterator = iter(items)
-            source_error: BaseException | None = None
-            while True:
-                while len(pending) < limit.allowed and not self.breaker.tripped and source_error is None:
-                    try:
-                        item = next(iterator, None)
-                    except Exception as err:  # the search failed: finish what is in flight, then raise
-                        source_error = err
-                        break
-                    if item is None:
-                        break
-                    future = pool.submit(work, item)
-                    with self._in_flight_lock:
-                        self._in_flight.add(future)
-                    pending.add(future)
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                limit.observe(self.hook.stats.rate_limited, len(done))
-                for future in done:
-                    record = future.result()
-                    self.breaker.saw(record)
-                    yield record
-                    with self._in_flight_lock:  # only once the run took it (see stop_copies)
-                        self._in_flight.discard(future)
-            if source_error is not None:
-                raise source_error
-            if self.breaker.tripped:
-                reason = (
-                    f"not attempted: the run stopped after {self.breaker.streak} attempts in a row failed with "
-                    f"{self.breaker.kind} and none succeeded ({self.breaker.reason})"
-                )
-                for item in iterator:
-                    yield self.failed_record(item.obj.id, item, reason, obj=item.obj)
-        finally:  # the consumer stopped (an error, a kill): start nothing new, let running copies finish
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def stop_copies(self) -> list[ManifestRecord]:
-        """
-        Stop the copy pool of an interrupted run: copies not started are cancelled, running ones finish, and
-        their records (not yet taken by the run) are returned, so the manifest tells what they did.
-        """
-        with self._in_flight_lock:
-            futures, self._in_flight = list(self._in_flight), set()
-        records = []
-        for future in futures:
-            if future.cancel():
-                continue
-            try:
-                record = future.result()
-            except BaseException:
-                continue
-            if not record.extra.get("zip_fallback"):
-                records.append(record)
-        return records
-
-    def copy_all(self, planned: Iterable[PlannedObject], *, restored: bool = False) -> Iterator[ManifestRecord]:
-        """Copy (or skip) every planned object, logging progress; a list gives totals, a stream does not."""
-        total_objects = total_bytes = None
-        if isinstance(planned, list):
-            total_objects, total_bytes = len(planned), sum(p.obj.size or 0 for p in planned)
-            if planned:
-                self.log.info(
-                    "Placing %d object(s) (%.1f MB) at %s with %d workers: each is skipped if its verified copy "
-                    "is there already, else copied.",
-                    total_objects,
-                    total_bytes / 1e6,
-                    storage.url_of(self.root),
-                    self.options.max_workers,
-                )
-        progress = report.Progress(self.log, total_objects, total_bytes, self.options.progress_interval)
-        return self.map(planned, lambda p: self.copy_one(p, progress, restored=restored))
-
-    def copy_one(
-        self, planned: PlannedObject, progress: report.Progress | None = None, *, restored: bool = False
-    ) -> ManifestRecord:
-        """Copy one object (or skip it if a verified copy exists); never raises for one object's problems."""
-        obj = planned.obj
-        try:
-            if not obj.is_available:
-                return self.not_ready_record(planned, obj.state)
-            for _ in range(MAX_PLACEMENTS):
-                item, existing = self.place(planned)
-                if existing is not None:
-                    if progress:
-                        progress.add(0, "failed" if existing.status == Status.FAILED else "skipped")
-                    return existing
-                try:
-                    result = self.hook.download_object(
-                        obj,
-                        item.sink_factory(self.options.block_size),
-                        verify=True,
-                        chunk_size=self.options.chunk_size,
-                    )
-                except FileExistsError:  # another writer published this path meanwhile: place again
-                    self._forget_folder(item.relative_path)
-                    continue
-                status = Status.RESTORED if restored else Status.COPIED
-                record = self.record(item, status, result.size, result.md5, result.verified, result.attempts)
-                record.evidence = Evidence.WRITTEN
-                self._after_write(item, record)
-                if progress:
-                    progress.add(result.size)
-                return record
-            raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
-        except ObjectNotAvailableError as err:  # its state changed since the search
-            if progress:
-                progress.add(0, "not ready")
-            return self.not_ready_record(planned, err.state, str(err))
-        except Exception as err:  # one object's failure must not stop the others
-            self.log.error("Copying object %s failed: %s", obj.id, err)
-            if progress:
-                progress.add(0, "failed")
-            record = self.failed_record(obj.id, planned, str(err) or type(err).__name__, obj=obj)
-            record.extra["error"] = type(err).__name__
-            return record
-
-    def _after_write(self, item: PlannedObject, record: ManifestRecord) -> None:
-        self._remember_file(item.relative_path, record.size or 0)
-        self.remember(record)
-        if self.options.write_metadata:
-            self._write_sidecar(item, record)
-
-    # ------------------------------------------------------------------ what is at the destination
-
-    def history(self) -> RunStore:
-        """
-        The store, with what earlier manifests say about the destination read into it (once, on the first
-        file found where a copy would go: a first run into an empty destination reads none).
-        """
-        if not self.store.history_loaded:
-            with self._history_lock:
-                if not self.store.history_loaded:
-                    self.store.load_history(self.root)
-        return self.store
-
-    def new_phase(self) -> None:
-        """
-        Forget what was learnt about the destination (folder listings, earlier manifests) and the early-stop
-        counter: after a pause the destination may have changed, and a resumed run must behave the same
-        whether it waited in this process or was deferred.
-        """
-        self._folders.clear()
-        self.store.forget_history()
-        self.breaker = _Breaker()
-
-    def remember(self, record: ManifestRecord) -> None:
-        """Add one of this run's records to the history (so later objects of the run see its paths)."""
-        self.store.remember(record)
-
-    def _existing_size(self, relative: str) -> int | None:
-        """Size of a destination file, from one listing per folder (see :class:`.listing.FolderCache`)."""
-        return self._folders.size(relative)
-
-    def _remember_file(self, relative: str, size: int) -> None:
-        self._folders.remember(relative, size)
-
-    def _forget_folder(self, relative: str) -> None:
-        self._folders.forget(relative)
-
-    def place(self, planned: PlannedObject) -> tuple[PlannedObject, ManifestRecord | None]:
-        """
-        Where the object's copy goes, and a SKIPPED record when a verified copy is already there.
-
-        A path belongs to one object. A file at the path that an earlier manifest or its sidecar gives to
-        another object, or whose bytes are not this object's and whose origin is unknown, is left alone:
-        the object goes to ``<stem>~<id>.<ext>`` beside it (the record's reason says why). A copy that is
-        this object's but damaged is replaced.
-        """
-        obj = planned.obj
-        tried: set[str] = set()
-        item = planned
-        for _ in range(MAX_PLACEMENTS):
-            size = self._existing_size(item.relative_path)
-            if size is None:
-                item.replace = False  # published only if the name is still free then
-                return item, None
-            try:
-                owner = self._owner(item)
-                if owner is not None and owner != obj.id:
-                    # Records say another object's; the bytes themselves are the stronger evidence.
-                    found = self._verify_existing(item, size, owned=False) if obj.md5 else None
-                    if found is not None:
-                        return item, found
-                    why = f"{item.relative_path} holds the copy of object {owner}"
-                else:
-                    found = self._verify_existing(item, size, owned=owner == obj.id)
-                    if found is not None and not self.options.overwrite:
-                        return item, found
-                    if owner == obj.id or found is not None:
-                        item.replace = True  # this object's own copy: replace it (damaged, or overwrite=True)
-                        return item, None
-                    why = f"{item.relative_path} holds a file of unknown origin whose bytes are not this object's"
-            except FileNotFoundError:  # removed since its folder was listed: list it again, place again
-                self._forget_folder(item.relative_path)
-                item.sidecar_doc = None
-                continue
-            tried.add(item.relative_path)
-            relative = disambiguate(planned.relative_path, obj.id, tried)
-            self.log.warning("%s; writing object %s to %s instead.", why, obj.id, relative)
-            item = self.at(obj, relative)
-            item.note = why
-            item.displaced_from = planned.displaced_from or planned.relative_path
-        raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
-
-    def present_copy(self, obj: StoredObject, taken: Taken) -> ManifestRecord | None:
-        """
-        A SKIPPED record when the destination already holds ``obj``'s exact copy at its path (read back and
-        hashed unless cheaper evidence of this object's own copy holds), else ``None`` and its path is not kept.
-
-        For objects 8x8 no longer serves (REVOKED or DELETED after an earlier run copied them): a re-run, or a
-        repeated watcher event, finds the copy instead of failing. Copies nothing.
-        """
-        if not obj.md5:
-            return None
-        [item] = list(self.iter_plan([obj], taken))
-        size = self._existing_size(item.relative_path)
-        owner = self._owner(item) if size is not None else None
-        found = None
-        if size is not None and owner in (None, obj.id):
-            try:
-                found = self._verify_existing(item, size, owned=owner == obj.id)
-            except FileNotFoundError:  # removed since its folder was listed: no copy to find
-                self._forget_folder(item.relative_path)
-        if found is None:
-            for path in self.claims(item.relative_path):
-                taken.discard(path)
-        return found
-
-    def _owner(self, item: PlannedObject) -> str | None:
-        """Which object a file at the destination belongs to: by this run's or earlier manifests, or its sidecar."""
-        owner = self.history().owner(item.relative_path)
-        if owner is not None:
-            return owner
-        described = self._sidecar_doc(item).get("object")
-        object_id = described.get("id") if isinstance(described, dict) else None
-        return object_id if isinstance(object_id, str) else None
-
-    def _sidecar_doc(self, item: PlannedObject) -> dict[str, Any]:
-        """
-        The parsed sidecar of the file at ``item``: ``<file>.meta.json``, else one written by release 0.1
-        (``<file>.json``); ``{}`` when neither is there or readable. Only a sidecar naming this object's id is
-        ever taken as evidence by the callers, so another object's JSON file at the old name proves nothing.
-        """
-        if item.sidecar_doc is None:
-            item.sidecar_doc = {}
-            for suffix in (SIDECAR_SUFFIX, LEGACY_SIDECAR_SUFFIX):
-                if self._existing_size(item.relative_path + suffix) is None:
-                    continue
-                text = storage.read_text(item.root.target(item.relative_path + suffix))
-                try:
-                    data = json.loads(text) if text else None
-                except ValueError:
-                    data = None
-                if isinstance(data, dict):
-                    item.sidecar_doc = data
-                    break
-        return item.sidecar_doc
-
-    def _verify_existing(self, item: PlannedObject, size: int, *, owned: bool) -> ManifestRecord | None:
-        """
-        A SKIPPED record if the file at ``item`` is this object's exact copy, else ``None``.
-
-        Cheap evidence (an earlier manifest record for the same path and size, or the sidecar's MD5) is
-        used only for a file known to be this object's and only when ``prove_skips`` is off; otherwise the
-        file is read back and hashed.
-        """
-        obj = item.obj
-        if obj.size is not None and size != obj.size:
-            return None
-        md5: str | None = None
-        evidence = Evidence.READ_BACK
-        recorded = self.history().copy_of(obj.id)
-        if owned and not self.options.prove_skips:
-            same_path = recorded is not None and recorded.path.casefold() == item.relative_path.casefold()
-            if same_path and recorded is not None and recorded.size == size:
-                md5, evidence = recorded.md5, Evidence.MANIFEST
-            if md5 is None:
-                md5, evidence = self._sidecar_md5(item), Evidence.SIDECAR
-            if md5 is not None and obj.md5 and md5 != obj.md5:
-                md5 = None  # stale evidence: look at the bytes themselves
-            if md5 is not None and self._root.local is not None and storage.file_size(item.target) != size:
-                # cheap evidence rests on the folder's listing: on local disk one lstat confirms the file is
-                # still there (an object store's listing is trusted for the phase; a later run finds the gap)
-                raise FileNotFoundError(item.relative_path)
-        if md5 is None:
-            md5, evidence = storage.md5_of(item.target), Evidence.READ_BACK
-        if obj.md5:
-            if md5 != obj.md5:
-                return None
-        elif not (owned and recorded is not None and recorded.md5 == md5):
-            return None  # 8x8 gives no plain MD5 and no earlier verified copy says this is the same file
-        record = self.record(item, Status.SKIPPED, size, md5, bool(obj.md5), 0, reason="already present")
-        record.evidence = evidence
-        if self.options.write_metadata and self._existing_size(item.relative_path + SIDECAR_SUFFIX) is None:
-            self._write_sidecar(item, record)
-        self.remember(record)
-        return record
-
-    def _sidecar_md5(self, item: PlannedObject) -> str | None:
-        doc = self._sidecar_doc(item)
-        described = doc.get("object")
-        if not isinstance(described, dict) or described.get("id") != item.obj.id:
-            return None
-        transfer = doc.get("transfer")
-        md5 = transfer.get("md5") if isinstance(transfer, dict) else None
-        return md5 if isinstance(md5, str) else None
-
-    # ------------------------------------------------------------------ records and sidecars
-
-    def record(
-        self,
-        planned: PlannedObject,
-        status: str,
-        size: int | None,
-        md5: str | None,
-        verified: bool,
-        attempts: int,
-        reason: str | None = None,
-    ) -> ManifestRecord:
-        """A manifest record of one object at its planned path."""
-        obj = planned.obj
-        if planned.note and status in (Status.COPIED, Status.RESTORED):
-            reason = f"written beside its rendered path: {planned.note}"
-        record = ManifestRecord(
-            id=obj.id,
-            region=obj.region,
-            source=self.source_uri(obj.id, obj.region),
-            destination=planned.url,
-            path=planned.relative_path,
-            size=size,
-            md5=md5,
-            status=status,
-            verified=verified,
-            type=obj.type,
-            name=obj.name,
-            created=obj.created.isoformat() if obj.created else None,
-            checksum=obj.checksum,
-            reason=reason,
-            attempts=attempts,
-            state=obj.state,
-        )
-        if planned.displaced_from:
-            record.extra["rendered_path"] = planned.displaced_from
-        return record
-
-    def failed_record(
-        self, object_id: str, planned: PlannedObject | None, reason: str, obj: StoredObject | None = None
-    ) -> ManifestRecord:
-        """A FAILED record (the object was not copied, for ``reason``)."""
-        obj = obj or (planned.obj if planned else None)
-        region = obj.region if obj else None
-        return ManifestRecord(
-            id=object_id,
-            region=region,
-            source=self.source_uri(object_id, region),
-            destination=planned.url if planned else "",
-            path=planned.relative_path if planned else "",
-            size=None,
-            md5=None,
-            status=Status.FAILED,
-            type=obj.type if obj else None,
-            name=obj.name if obj else None,
-            created=obj.created.isoformat() if obj and obj.created else None,
-            checksum=obj.checksum if obj else None,
-            reason=reason,
-            state=obj.state if obj else None,
-        )
-
-    def not_copied_record(self, obj: StoredObject, status: str, reason: str) -> ManifestRecord:
-        """A record for an object deliberately not copied (archived, not ready, or failed up front)."""
-        record = self.failed_record(obj.id, None, reason, obj=obj)
-        record.status = status
-        return record
-
-    def not_ready_record(self, planned: PlannedObject, state: str | None, reason: str | None = None) -> ManifestRecord:
-        """A NOT_READY record: the object is not AVAILABLE (its current ``state``)."""
-        record = self.failed_record(
-            planned.obj.id, planned, reason or f"object is {state}, not AVAILABLE", obj=planned.obj
-        )
-        record.status = Status.NOT_READY
-        record.state = state
-        return record
-
-    def source_uri(self, object_id: str, region: str | None) -> str:
-        """Where an object comes from: ``<api root>/storage/<region>/<version>/objects/<id>``."""
-        return f"{self.hook.settings.storage_root(region or 'unknown')}/objects/{object_id}"
-
-    def _write_sidecar(self, planned: PlannedObject, record: ManifestRecord) -> None:
-        obj = planned.obj
-        document = {
-            "object": obj.raw or obj.to_summary(),
-            "region": obj.region,
-            "transfer": {
-                "md5": record.md5,
-                "size": record.size,
-                "verified": record.verified,
-                "source": record.source,
-                "copied_at": datetime.now(timezone.utc).isoformat(),
-            },
-        }
-        payload = json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8")
-        try:
-            storage.write_bytes_atomically(planned.sidecar, payload, replace=False)
-            return
-        except FileExistsError:
-            pass
-        planned.sidecar_doc = None  # read what is there now
-        described = self._sidecar_doc(planned).get("object")
-        if isinstance(described, dict) and described.get("id") == obj.id:
-            storage.write_bytes_atomically(planned.sidecar, payload)  # this object's older sidecar
-            return
-        record.extra["sidecar"] = "not written: its path holds another file"
-        self.log.warning(
-            "Not writing the metadata sidecar of %s: %s holds a file that is not its sidecar.",
-            obj.id,
-            storage.url_of(planned.sidecar),
-        )
-
-    # ------------------------------------------------------------------ deletes
-
-    def prove_and_delete(self, summary: TransferSummary, publish: Callable[[], None]) -> None:
-        """
-        Delete at 8x8 the objects whose copies this run proved (written and verified, or read back and
-        hashed, in this run) — never on skip evidence alone. The run's records are walked from its store
-        :data:`.store.CHUNK` at a time, so memory does not grow with the number of objects.
-
-        Local copies are flushed to disk (file and folder ``fsync``) first. ``publish`` writes the manifest:
-        it is called once the records name what is about to be deleted (``delete="requested"``), before any
-        delete call, and the caller publishes it again afterwards with the outcome.
-        """
-        requested = 0
-        for chunk in _chunks(self.store.records(COPY_STATUSES)):
-            candidates: list[ManifestRecord] = []
-            for record in chunk:
-                if record.state in GONE_STATES:
-                    continue  # a copy found of an object 8x8 no longer has: nothing to delete
-                if record.verified:
-                    candidates.append(record)
-                else:
-                    summary.add_not_deleted(record.id, "copy not verified by MD5 (8x8 gave no plain MD5)")
-            for record, why_not in zip(candidates, self._prove(candidates), strict=True):
-                if why_not:
-                    summary.add_not_deleted(record.id, why_not)
-                    continue
-                record.delete = "requested"
-                requested += 1
-            self.store.put_many(candidates)
-        if not requested:
-            return
-        publish()
-        self.log.info("Deleting %d object(s) at 8x8 whose copies this run proved.", requested)
-        by_region: dict[str | None, list[ManifestRecord]] = {}
-        for record in self.store.records(COPY_STATUSES):
-            if record.delete != "requested":
-                continue
-            group = by_region.setdefault(record.region, [])
-            group.append(record)
-            if len(group) >= CHUNK:
-                self._delete_group(by_region.pop(record.region), summary)
-        for group in by_region.values():
-            self._delete_group(group, summary)
-        if summary.delete_failures:
-            self.log.warning(
-                "%d object(s) were not deleted at 8x8: %s",
-                summary.not_deleted,
-                "; ".join(f"{k}: {v}" for k, v in list(summary.delete_failures.items())[:20]),
-            )
-
-    def refuse_deletes(self, summary: TransferSummary, reason: str) -> None:
-        """Count every copy of the run as not deleted, for ``reason`` (a run that may delete nothing)."""
-        for record in self.store.records(COPY_STATUSES):
-            if record.state not in GONE_STATES:
-                summary.add_not_deleted(record.id, reason)
-
-    def _delete_group(self, group: list[ManifestRecord], summary: TransferSummary) -> None:
-        """Delete one region's chunk of proved copies at 8x8 and record the outcome in the store."""
-        try:
-            result = self.hook.delete_objects(
-                [r.id for r in group], region=group[0].region, expect_md5={r.id: r.md5 for r in group if r.md5}
-            )
-        except EightByEightError as err:
-            for record in group:
-                record.delete = "failed"
-                summary.add_not_deleted(record.id, str(err))
-            self.store.put_many(group)
-            return
-        gone = set(result.deleted)
-        not_found = set(result.not_found)
-        already = set(result.already_deleted)
-        for record in group:
-            if record.id in gone:
-                record.deleted_at_source = True
-                record.delete = "deleted"
-                summary.deleted += 1
-            elif record.id in already:
-                record.deleted_at_source = True
-                record.delete = "already_deleted"
-                summary.already_deleted += 1
-            else:
-                record.delete = "not_found" if record.id in not_found else "failed"
-                summary.add_not_deleted(
-                    record.id,
-                    result.failed.get(
-                        record.id, "8x8 did not find the object" if record.id in not_found else "not confirmed deleted"
-                    ),
-                )
-        self.store.put_many(group)
-
-    def _prove(self, records: list[ManifestRecord]) -> list[str | None]:
-        """
-        For each record, ``None`` if this run holds proof now that the destination has the object's exact
-        bytes, else why not. Proof from before a pause, or skip evidence, is renewed by reading the copy back
-        (in parallel); local copies are flushed to disk (file and folder ``fsync``).
-        """
-
-        def prove(record: ManifestRecord) -> str | None:
-            if not is_safe_relative(record.path):
-                return f"its recorded path {record.path!r} is not a path under the destination"
-            target = self.root / record.path
-            try:
-                if record.evidence not in PROOF:
-                    md5 = storage.md5_of(target)
-                    if md5 != record.md5:
-                        return f"the copy changed since it was verified (MD5 {md5}, expected {record.md5})"
-                    record.evidence = Evidence.READ_BACK
-                if storage.is_local(self.root):
-                    _fsync(storage.local_path(target))
-            except FileNotFoundError:
-                return "the copy is no longer at the destination"
-            except OSError as err:
-                return f"the copy could not be read back: {err}"
-            return None
-
-        with ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="8x8-prove") as pool:
-            outcome = list(pool.map(prove, records))
-        if storage.is_local(self.root):
-            proved = [r for r, why in zip(records, outcome, strict=True) if not why]
-            for folder in {storage.local_path(self.root / r.path).parent for r in proved}:
-                _fsync(folder)
-        return outcome
-
-    def remove_stale_parts(self) -> None:
-        """Remove temporary files that killed runs left in the folders this run wrote to (local disk only)."""
-        if not storage.is_local(self.root):
-            return
-        base = storage.local_path(self.root)
-        folders = {(base / r.path).parent for r in self.store.records() if r.path and is_safe_relative(r.path)}
-        folders.add(base / MANIFEST_DIR)  # a manifest being written when its process was killed
-        removed = remove_stale_parts(folders)
-        if removed:
-            self.log.info("Removed %d temporary file(s) left by interrupted runs.", len(removed))
-
-    # ------------------------------------------------------------------ the bulk strategy
+    # ------------------------------------------------------------------ the bulk strategy (see .bulk)
 
     def choose_strategy(self, strategy: str, objects: list[StoredObject]) -> str:
         """Resolve ``auto``: bulk zips for many small objects, one request per object otherwise."""
-        if strategy not in STRATEGIES:
-            raise ConfigurationError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        if strategy != "auto":
-            return strategy
-        sizes = [o.size or 0 for o in objects]
-        if len(sizes) >= AUTO_BULK_MIN_OBJECTS and sum(sizes) / len(sizes) <= AUTO_BULK_MAX_AVERAGE_BYTES:
-            return "bulk"
-        return "objects"
+        return bulk.choose_strategy(strategy, objects)
 
     def start_job(self, batch: list[PlannedObject], region: str | None) -> BulkJob | None:
         """Start one bulk job; ``None`` if 8x8 refused it (its objects then come one by one)."""
-        try:
-            return self.hook.start_bulk_download([p.obj for p in batch], region=region)[0]
-        except EightByEightError as err:
-            self.log.warning(
-                "Bulk job for %d object(s) not started (%s); downloading them one by one.", len(batch), err
-            )
-            return None
+        return self.zips.start_job(batch, region)
 
     def cancel_job(self, zip_name: str, region: str | None) -> None:
         """Cancel a bulk job, logging (not raising) if 8x8 refuses."""
-        try:
-            self.hook.cancel_bulk_job(zip_name, region=region)
-            self.log.info("Cancelled bulk job %s.", zip_name)
-        except EightByEightError as err:
-            self.log.warning("Could not cancel bulk job %s: %s", zip_name, err)
+        self.zips.cancel_job(zip_name, region)
 
     def copy_from_zip(
         self, job: BulkJob | None, zip_path: Path | None, batch: list[PlannedObject]
     ) -> list[ManifestRecord]:
-        """
-        Copy a batch out of its downloaded zip, verifying each entry against its object's checksum.
-
-        Entries are looked up by object name only (never used as paths, so a hostile entry name cannot
-        escape the destination). Objects missing from the zip, or whose entry cannot be read or fails
-        verification (bad data, an unsupported compression), are downloaded on their own instead.
-        """
-        records: list[ManifestRecord] = []
-        fallback: list[PlannedObject] = []
-        usable: dict[str, zipfile.ZipInfo] = {}
-        if zip_path is None:
-            fallback = list(batch)
-        else:
-            try:
-                with zipfile.ZipFile(zip_path) as archive:
-                    infos = archive.infolist()
-            except ZIP_ERRORS as err:
-                self.log.warning("Bulk zip %s is not a readable zip (%s); downloading one by one.", _zip(job), err)
-                infos = None
-            if infos is None:
-                fallback = list(batch)
-            else:
-                entries: dict[str, list[zipfile.ZipInfo]] = {}
-                for info in infos:
-                    entries.setdefault(info.filename, []).append(info)
-                wanted = {p.obj.name or p.obj.id for p in batch}
-                extra = sorted(set(entries) - wanted)
-                if extra:
-                    self.log.warning(
-                        "Bulk zip %s has %d entr(y/ies) that were not requested; ignored: %s",
-                        _zip(job),
-                        len(extra),
-                        ", ".join(repr(e) for e in extra[:10]),
-                    )
-                for item in batch:
-                    found = entries.get(item.obj.name or item.obj.id, [])
-                    if len(found) == 1:
-                        usable[item.obj.id] = found[0]
-                        continue
-                    if len(found) > 1:
-                        self.log.warning(
-                            "Bulk zip has %d entries named %r; downloading it alone.", len(found), item.obj.name
-                        )
-                    fallback.append(item)
-                extracted, unusable = self._extract(zip_path, [p for p in batch if p.obj.id in usable], usable)
-                records.extend(extracted)
-                fallback.extend(unusable)
-        if fallback:
-            self.log.info("Downloading %d object(s) one by one (not in a usable zip).", len(fallback))
-            records.extend(self.map(fallback, self.copy_one))
-        return records
-
-    def _extract(
-        self, zip_path: Path, items: list[PlannedObject], infos: dict[str, zipfile.ZipInfo]
-    ) -> tuple[list[ManifestRecord], list[PlannedObject]]:
-        """Copy entries with the worker pool, each thread reading through its own handle on the zip."""
-        local = threading.local()
-        opened: list[zipfile.ZipFile] = []
-        unusable: list[PlannedObject] = []
-        lock = threading.Lock()
-        marker = "zip entry unusable"
-
-        def extract(item: PlannedObject) -> ManifestRecord:
-            try:
-                archive = getattr(local, "archive", None)
-                if archive is None:
-                    archive = local.archive = zipfile.ZipFile(zip_path)
-                    with lock:
-                        opened.append(archive)
-                return self._copy_entry(archive, infos[item.obj.id], item)
-            except ZIP_ERRORS as err:
-                self.log.warning("Zip entry of %s unusable (%s); downloading it alone.", item.obj.id, err)
-                with lock:
-                    unusable.append(item)
-                record = self.failed_record(item.obj.id, item, marker)
-                record.extra["zip_fallback"] = True
-                return record
-
-        try:
-            records = [r for r in self.map(items, extract) if not r.extra.get("zip_fallback")]
-        finally:
-            for archive in opened:
-                archive.close()
-        return records, unusable
-
-    def _copy_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, planned: PlannedObject) -> ManifestRecord:
-        obj = planned.obj
-        if obj.size is not None and info.file_size != obj.size:
-            raise IntegrityError(f"zip entry has {info.file_size} bytes, 8x8 lists {obj.size}")
-        for _ in range(MAX_PLACEMENTS):
-            item, existing = self.place(planned)
-            if existing is not None:
-                return existing
-            try:
-                return self._write_entry(archive, info, item)
-            except FileExistsError:  # another writer published this path meanwhile: place again
-                self._forget_folder(item.relative_path)
-        raise PathTakenError(f"every path tried for object {obj.id} is taken by other files")
-
-    def _write_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, item: PlannedObject) -> ManifestRecord:
-        obj = item.obj
-        digest = hashlib.md5(usedforsecurity=False)
-        size = 0
-        sink = item.sink_factory(self.options.block_size)
-        with sink() as out, archive.open(info) as entry:
-            while chunk := entry.read(self.options.chunk_size):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            md5 = digest.hexdigest()
-            if obj.md5 and md5 != obj.md5:
-                raise IntegrityError(f"zip entry MD5 {md5} does not match 8x8's checksum {obj.md5}")
-            if obj.size is not None and size != obj.size:
-                raise IntegrityError(f"zip entry gave {size} bytes, 8x8 lists {obj.size}")
-        record = self.record(item, Status.COPIED, size, md5, verified=bool(obj.md5), attempts=1)
-        record.evidence = Evidence.WRITTEN
-        self._after_write(item, record)
-        return record
+        """Copy a batch out of its downloaded zip (see :meth:`.bulk.ZipCopier.copy_from_zip`)."""
+        return self.zips.copy_from_zip(job, zip_path, batch)
 
     def download_zip(self, job: BulkJob, region: str | None, folder: str | None = None) -> Path:
-        """
-        Download a finished job's zip to a local temporary file (the caller removes it), in the run's own
-        folder by default (:attr:`.store.RunStore.folder`), so a killed run leaves no zip anywhere else.
-        """
-        descriptor, name = tempfile.mkstemp(prefix="8x8-bulk-", suffix=".zip", dir=folder or self.store.folder)
-        os.close(descriptor)
-        path = Path(name)
-        try:
-            self.hook.download_bulk_zip(job.zip_name, path, region=region, chunk_size=self.options.chunk_size)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return path
+        """Download a finished job's zip to a local temporary file (the caller removes it)."""
+        return self.zips.download_zip(job, region, folder)
 
     def copy_finished_job(self, job: BulkJob, region: str | None, batch: list[PlannedObject]) -> list[ManifestRecord]:
         """Download a finished job's zip and copy its entries (falling back per object where needed)."""
-        if not job.has_zip:
-            self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job.zip_name, job.status)
-            return self.copy_from_zip(job, None, batch)
-        try:
-            zip_path = self.download_zip(job, region)
-        except EightByEightError as err:
-            self.log.warning("Bulk zip %s could not be downloaded (%s); downloading one by one.", job.zip_name, err)
-            return self.copy_from_zip(job, None, batch)
-        try:
-            return self.copy_from_zip(job, zip_path, batch)
-        finally:
-            zip_path.unlink(missing_ok=True)
+        return self.zips.copy_finished_job(job, region, batch)
+
+    # ------------------------------------------------------------------ deletes (see .deletes)
+
+    def prove_and_delete(self, summary: TransferSummary, publish: Callable[[], None]) -> None:
+        """
+        Delete at 8x8 the objects whose copies this run proved (see :class:`.deletes.Deleter`); ``publish``
+        writes the manifest once the records name what is about to be deleted, before any delete call.
+        """
+        deleter = deletes.Deleter(self)
+        if deleter.mark_proved(summary):
+            publish()
+            deleter.delete_marked(summary)
+
+    def refuse_deletes(self, summary: TransferSummary, reason: str) -> None:
+        """Count every copy of the run as not deleted, for ``reason`` (a run that may delete nothing)."""
+        deletes.Deleter(self).refuse(summary, reason)
 
     # ------------------------------------------------------------------ whole runs (see .run)
 
@@ -1242,10 +168,12 @@ class TransferEngine:
         """
         Copy ``objects`` in one call, waiting here for whatever the run waits for (see :class:`.run.TransferRun`).
 
+        The arguments are :class:`.options.RunPolicy`'s and are checked by it, with one difference in default:
+        ``on_not_ready="report"`` (a library call reports PENDING objects instead of blocking for up to
+        ``not_ready_timeout``); the operator's default is ``"wait"``, as ``RunPolicy``'s.
+
         :param preset_failures: ids already known to have failed (e.g. unreadable metadata), recorded as such.
         """
-        from airflow_provider_eightbyeight.transfer.run import RunPolicy, TransferRun
-
         run = TransferRun(
             self,
             RunPolicy(
@@ -1276,68 +204,3 @@ class TransferEngine:
             bulk_limit_bytes=limit_bytes or BULK_LIMIT_BYTES,
             **kwargs,
         )
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or folder to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _chunks(records: Iterable[ManifestRecord]) -> Iterator[list[ManifestRecord]]:
-    """Records in lists of at most :data:`.store.CHUNK`."""
-    chunk: list[ManifestRecord] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _zip(job: BulkJob | None) -> str:
-    return job.zip_name if job else "?"
-
-
-def failure_listing(summary: TransferSummary, limit: int = 20) -> str:
-    """The first ``limit`` objects not copied, with why (``"id: reason; ..."``), and how many more."""
-    listed = "; ".join(f"{object_id}: {reason}" for object_id, reason in list(summary.failures.items())[:limit])
-    more = f" (and {summary.failure_count - limit} more)" if summary.failure_count > limit else ""
-    return listed + more
-
-
-def manifest_write_error(summary: TransferSummary, manifest: str, err: BaseException) -> ManifestWriteError:
-    """The error of a run whose manifest could not be written (see :class:`ManifestWriteError`)."""
-    deleted = (
-        f"{summary.deleted} object(s) were deleted at 8x8 (their copies were proved first)"
-        if summary.deleted
-        else "nothing was deleted at 8x8"
-    )
-    failures = f" Not copied: {failure_listing(summary)}." if summary.failure_count else ""
-    return ManifestWriteError(
-        f"The manifest {manifest} could not be written ({type(err).__name__}: {err}). At {summary.destination}: "
-        f"{summary.copied} copied, {summary.restored} restored, {summary.skipped} skipped, {summary.archived} "
-        f"archived, {summary.not_ready} not ready, {summary.failed} failed; {deleted}.{failures}",
-        hint="Free space at (or restore access to) the destination and re-run the task: verified copies are "
-        "skipped, nothing partial was left under a final name",
-    )
-
-
-def raise_for_failures(summary: TransferSummary) -> None:
-    """Raise :class:`TransferError` naming the objects not copied (failed or not ready), if any."""
-    if not summary.failure_count:
-        return
-    parts = []
-    if summary.failed:
-        parts.append(f"{summary.failed} object(s) could not be copied")
-    if summary.not_ready:
-        parts.append(f"{summary.not_ready} object(s) were not ready (not AVAILABLE) in time")
-    raise TransferError(
-        f"{' and '.join(parts)}, after {summary.copied + summary.restored} were copied and "
-        f"{summary.skipped} skipped: {failure_listing(summary)}",
-        hint=f"Nothing partial was left behind; see the manifest {summary.manifest} and re-run the task",
-    )

@@ -41,6 +41,11 @@ class FolderCache:
         self.listings = 0
         self.lookups = 0
 
+    @property
+    def cached_names(self) -> int:
+        """How many file names the cached listings hold now (at most ``max_entries``)."""
+        return self._entries
+
     def size(self, relative: str) -> int | None:
         """The size of the file at ``relative`` (under the root), or ``None`` if there is none."""
         key, _, name = relative.rpartition("/")

@@ -9,10 +9,10 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_eightbyeight.transfer.engine import TransferSummary
+    from airflow_provider_eightbyeight.transfer.summary import TransferSummary
 
 
 class Progress:
@@ -76,21 +76,21 @@ class Progress:
             )
 
 
-def log_bulk_jobs(log: logging.Logger, jobs: Sequence[dict[str, Any]]) -> None:
+def log_bulk_jobs(log: logging.Logger, jobs: Sequence[tuple[str | None, int]]) -> None:
     """
     The bulk jobs a run started, per region.
 
     :param log: where to log.
-    :param jobs: the jobs (``region`` and ``count`` each).
+    :param jobs: the jobs, as (region, objects in the job).
     """
     regions: dict[str, int] = {}
-    for job in jobs:
-        regions[str(job["region"])] = regions.get(str(job["region"]), 0) + 1
+    for region, _ in jobs:
+        regions[str(region)] = regions.get(str(region), 0) + 1
     log.info(
         "Started %d bulk job(s) for %d object(s): %s (a zip per job; jobs are per region, split at the "
         "bulk size limit and where names repeat).",
         len(jobs),
-        sum(int(j["count"]) for j in jobs),
+        sum(count for _, count in jobs),
         ", ".join(f"{n} in {region}" for region, n in sorted(regions.items())),
     )
 

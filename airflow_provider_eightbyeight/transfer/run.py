@@ -3,10 +3,12 @@ One transfer run, from the objects a search found to the published manifest, wit
 
 A run copies what is AVAILABLE, then waits for what is not ready yet: bulk zip jobs it started, ARCHIVED
 objects it asked 8x8 to restore, and PENDING objects (still processing, or restoring). Each wait is a
-:class:`Pause` holding the trigger that waits for it. The caller either defers on that trigger (the
-transfer operator with ``deferrable=True``) or waits here (:meth:`TransferRun.wait_here` runs the very same
-trigger in this process); either way the event goes to :meth:`TransferRun.resume`, so a deferred run and
-a run that waits in its worker produce the same records, fallbacks and outcome.
+:class:`Pause` holding a wait specification (:mod:`airflow_provider_eightbyeight.waits`). The caller either
+defers on the trigger of that wait (the transfer operator with ``deferrable=True``, through
+:func:`~airflow_provider_eightbyeight.triggers.eightbyeight.trigger_for`) or waits here
+(:meth:`TransferRun.wait_here` runs the very same polling loop in this process); either way the event goes
+to :meth:`TransferRun.resume`, so a deferred run and a run that waits in its worker produce the same records,
+fallbacks and outcome.
 
 Across a deferral only :meth:`TransferRun.state` (small JSON: ids and paths of what is waited for) and the
 manifest travel: at each pause the manifest is published with every record so far, and a ``waiting``
@@ -29,22 +31,15 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from airflow_provider_eightbyeight.compat import BaseTrigger
+from airflow_provider_eightbyeight import batching, models, waits
 from airflow_provider_eightbyeight.errors import ConfigurationError, EightByEightError
-from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES
-from airflow_provider_eightbyeight.models import BulkJob, ObjectState, StoredObject
-from airflow_provider_eightbyeight.transfer import report, storage
-from airflow_provider_eightbyeight.transfer.engine import (
-    ON_ARCHIVED,
-    ON_NOT_READY,
-    PlannedObject,
-    TransferEngine,
-    TransferSummary,
-    manifest_write_error,
-)
+from airflow_provider_eightbyeight.hooks.eightbyeight import BULK_LIMIT_BYTES  # noqa: F401 (re-exported)
+from airflow_provider_eightbyeight.models import GONE_STATES, BulkJob, ObjectState, StoredObject  # noqa: F401
+from airflow_provider_eightbyeight.transfer import bulk, deletes, report, storage
+from airflow_provider_eightbyeight.transfer.bulk import BULK_MAX_OBJECTS, MAX_FILLING_BATCHES  # noqa: F401
+from airflow_provider_eightbyeight.transfer.copier import Copier, PlannedObject
 from airflow_provider_eightbyeight.transfer.manifest import (
     COPY_STATUSES,
     MANIFEST_DIR,
@@ -56,79 +51,21 @@ from airflow_provider_eightbyeight.transfer.manifest import (
     read_manifest,
     write_manifest,
 )
+from airflow_provider_eightbyeight.transfer.options import (  # noqa: F401 (ON_*: re-exported)
+    ON_ARCHIVED,
+    ON_NOT_READY,
+    RunPolicy,
+)
 from airflow_provider_eightbyeight.transfer.paths import is_safe_relative
 from airflow_provider_eightbyeight.transfer.store import RunStore
+from airflow_provider_eightbyeight.transfer.summary import TransferSummary, manifest_write_error
 
 #: 3: the state holds the SHA-256 of the pause manifest (``manifest_sha256``); 1 and 2 still resume.
 STATE_VERSION = 3
-#: The most objects in one bulk job (8x8 caps a job at 2 GB; this bounds the memory a batch needs).
-BULK_MAX_OBJECTS = 5000
-#: Batches filling at once per region (more are needed only when objects share names).
-MAX_FILLING_BATCHES = 8
 #: How many AVAILABLE objects ``strategy="auto"`` looks at to choose between bulk zips and single downloads.
 AUTO_SAMPLE = 1000
-_GONE = (ObjectState.REVOKED.value, ObjectState.DELETED.value)
 #: What :func:`.manifest.manifest_name` makes: a saved state naming anything else is not resumed.
 _MANIFEST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.jsonl")
-
-
-@dataclass(frozen=True)
-class RunPolicy:
-    """
-    What a run does besides copying AVAILABLE objects.
-
-    :param strategy: ``"objects"``, ``"bulk"`` or ``"auto"``.
-    :param on_archived: ARCHIVED objects: ``"skip"`` (record them as archived), ``"fail"``, or
-        ``"restore"`` (restore, wait, copy).
-    :param on_not_ready: PENDING objects and other states that are neither AVAILABLE nor ARCHIVED:
-        ``"wait"`` for them (then fail the task naming those still not ready), ``"fail"`` the task at once
-        naming them (no wait; everything else is copied first), or only ``"report"`` them.
-    :param delete_after_transfer: delete at 8x8 what this run proved it holds.
-    :param restore_expiration_days: days (1..10) 8x8 keeps a restored copy.
-    :param poll_interval: seconds between bulk job checks.
-    :param bulk_timeout: seconds to wait for bulk jobs (then they are cancelled and their objects
-        downloaded one by one).
-    :param restore_poll_interval: seconds between checks of restoring objects.
-    :param restore_timeout: seconds to wait for restores.
-    :param not_ready_poll_interval: seconds between checks of PENDING objects.
-    :param not_ready_timeout: seconds to wait for PENDING objects when no restore is waited for.
-    :param bulk_limit_bytes: the most bytes one bulk job may hold.
-    """
-
-    strategy: str = "objects"
-    on_archived: str = "skip"
-    on_not_ready: str = "wait"
-    delete_after_transfer: bool = False
-    restore_expiration_days: int = 7
-    poll_interval: float = 15.0
-    bulk_timeout: float = 6 * 3600
-    restore_poll_interval: float = 600.0
-    restore_timeout: float = 26 * 3600
-    not_ready_poll_interval: float = 60.0
-    not_ready_timeout: float = 6 * 3600
-    bulk_limit_bytes: int = BULK_LIMIT_BYTES
-
-    def __post_init__(self) -> None:
-        if self.on_archived not in ON_ARCHIVED:
-            raise ConfigurationError(f"on_archived must be one of {', '.join(ON_ARCHIVED)}, got {self.on_archived!r}")
-        if self.on_not_ready not in ON_NOT_READY:
-            raise ConfigurationError(
-                f"on_not_ready must be one of {', '.join(ON_NOT_READY)}, got {self.on_not_ready!r}"
-            )
-        if not 1 <= self.restore_expiration_days <= 10:
-            raise ConfigurationError(
-                f"restore_expiration_days must be from 1 to 10, got {self.restore_expiration_days!r}"
-            )
-        for name in (
-            "poll_interval",
-            "bulk_timeout",
-            "restore_poll_interval",
-            "restore_timeout",
-            "not_ready_poll_interval",
-            "not_ready_timeout",
-        ):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -136,51 +73,17 @@ class Pause:
     """
     A point where the run waits for 8x8.
 
-    :param trigger: the trigger that waits (defer on it, or :meth:`TransferRun.wait_here`).
-    :param timeout: seconds, for ``defer(timeout=...)`` (the trigger's own deadline comes first).
+    :param wait: what is waited for (defer on its trigger, or :meth:`TransferRun.wait_here`).
+    :param timeout: seconds, for ``defer(timeout=...)`` (the wait's own deadline comes first).
     :param what: what is waited for, for the log.
     """
 
-    trigger: BaseTrigger
+    wait: waits.Wait
     timeout: float
     what: str
 
 
 Ref = tuple[str, str | None]
-
-
-class _Batch:
-    """A bulk job's objects while it fills: their bytes and names (a zip cannot hold one name twice)."""
-
-    def __init__(self) -> None:
-        self.items: list[PlannedObject] = []
-        self.names: set[str] = set()
-        self.bytes = 0
-
-    def takes(self, item: PlannedObject, name: str, limit: int) -> bool:
-        """Whether the item fits: a name not yet in the batch, and the bytes within the job limit."""
-        return name not in self.names and self.bytes + _bulk_size(item, limit) <= limit
-
-    def add(self, item: PlannedObject, name: str, limit: int) -> None:
-        self.items.append(item)
-        self.names.add(name)
-        self.bytes += _bulk_size(item, limit)
-
-    def full(self, limit: int) -> bool:
-        return len(self.items) >= BULK_MAX_OBJECTS or self.bytes >= limit
-
-
-def _bulk_size(item: PlannedObject, limit: int) -> int:
-    """Bytes an object takes in a job (unknown size: the whole limit, so it has a job of its own)."""
-    return item.obj.size if item.obj.size is not None else limit
-
-
-@dataclass
-class _Fetched:
-    """A finished bulk job and its zip on local disk, or ``None`` where there is nothing to extract."""
-
-    job: BulkJob | None = None
-    zip_path: Path | None = None
 
 
 class TransferRun:
@@ -191,8 +94,10 @@ class TransferRun:
     :param policy: what to do besides copying.
     """
 
-    def __init__(self, engine: TransferEngine, policy: RunPolicy | None = None) -> None:
+    def __init__(self, engine: Copier, policy: RunPolicy | None = None) -> None:
         self.engine = engine
+        #: The run's bulk jobs and the copies out of their zips.
+        self.zips = bulk.ZipCopier(engine)
         self.policy = policy or RunPolicy()
         self.log = engine.log
         #: Every record of the run, on local disk (memory does not grow with the number of objects).
@@ -201,7 +106,7 @@ class TransferRun:
         self.strategy = self.policy.strategy
         self.regions: set[str] = set()
         self.taken = self.store.taken
-        self.jobs: list[dict[str, Any]] = []
+        self.jobs: list[bulk.RunJob] = []
         self.restoring: list[Ref] = []
         self.waiting: list[Ref] = []
         self.waited = False
@@ -247,14 +152,16 @@ class TransferRun:
         return outcome
 
     def wait_here(self, pause: Pause) -> dict[str, Any]:
-        """Run the pause's trigger in this process until its first event (what the triggerer would do)."""
+        """
+        Poll the pause's wait in this process until its event (the loop the triggerer runs), through this run's
+        hook, so its polls count in the run's request and retry statistics.
+        """
         self.log.info("Waiting here for %s.", pause.what)
-        pause.trigger.hook = self.engine.hook  # type: ignore[attr-defined]  # its polls count in this run's stats
 
         async def first_event() -> dict[str, Any]:
-            async for event in pause.trigger.run():
-                return dict(event.payload)
-            return {"status": "error", "message": "the trigger ended without an event"}
+            async for event in waits.poll(pause.wait, self.engine.hook):
+                return event
+            return {"status": "error", "message": "the wait ended without an event"}
 
         self._begin_phase()
         try:
@@ -273,7 +180,7 @@ class TransferRun:
             "strategy": self.strategy,
             "regions": sorted(self.regions),
             # what each job holds, and what is restoring or pending, is in the manifest published at the pause
-            "jobs": [{"zip_name": j["zip_name"], "region": j["region"], "count": j["count"]} for j in self.jobs],
+            "jobs": [j.as_state() for j in self.jobs],
             "waited": self.waited,
             "manifest_sha256": self._pause_digest,
             # resumed once from an older release's state: its records stay unchecked at every later pause
@@ -284,7 +191,7 @@ class TransferRun:
         }
 
     @classmethod
-    def from_state(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
+    def from_state(cls, engine: Copier, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
         """
         Rebuild a run from :meth:`state` and the manifest it published at its pause.
 
@@ -342,17 +249,17 @@ class TransferRun:
                 "lines cannot be told from lines added since, so this run deletes nothing at 8x8; a later run "
                 "deletes what it proves."
             )
-        for job in [j for j in run.jobs if not j["count"]]:  # no waiting record names it: not this run's
+        for job in [j for j in run.jobs if not j.count]:  # no waiting record names it: not this run's
             run.log.warning(
                 "The saved state names bulk job %s, which no record of the pause manifest is waiting for; it "
                 "is neither collected nor cancelled.",
-                job["zip_name"],
+                job.zip_name,
             )
             run.jobs.remove(job)
         return run
 
     @classmethod
-    def _rebuild(cls, engine: TransferEngine, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
+    def _rebuild(cls, engine: Copier, policy: RunPolicy, state: dict[str, Any]) -> TransferRun:
         """The run's counters and jobs from its saved state, typed (a wrong type raises)."""
         run = cls(engine, policy)
         try:
@@ -372,7 +279,7 @@ class TransferRun:
             raise ValueError(f"strategy {state['strategy']!r:.50}")
         run.strategy = state["strategy"]
         run.regions = {str(r) for r in state["regions"]}
-        run.jobs = [{"zip_name": str(j["zip_name"]), "region": j["region"], "count": 0} for j in state["jobs"]]
+        run.jobs = [bulk.RunJob.from_state(j) for j in state["jobs"]]
         if state["version"] == 1:  # an older release paused with the ids in the state itself
             run._legacy_jobs = {
                 str(i): (str(j["zip_name"]), str(p)) for j in state["jobs"] for i, p in j.get("items", ())
@@ -399,6 +306,10 @@ class TransferRun:
                 record.path = ""
             if record.status in COPY_STATUSES:  # proof made before the pause is renewed before any delete
                 record.evidence = Evidence.BEFORE_PAUSE
+            # a run deletes only after its last phase: a delete outcome read back is not this run's (a forged
+            # line, or another run's manifest); only this run's mark_proved may ask for a delete
+            record.delete = None
+            record.deleted_at_source = False
             if record.status == Status.WAITING:  # every one still needs a fate
                 if record.id in in_jobs:
                     record.extra.update(wait="bulk", job=in_jobs[record.id][0])
@@ -417,9 +328,14 @@ class TransferRun:
         self.store.put_many(batch)
 
     def _give_up(self) -> None:
-        """A resume that cannot go on: cancel the bulk jobs (nobody can collect them now) and clean up."""
-        for job in self.jobs:
-            self.engine.cancel_job(job["zip_name"], job["region"])
+        """A resume that cannot go on: clean up, cancelling nothing (the state's jobs may be another run's)."""
+        if self.jobs:
+            self.log.warning(
+                "The saved state names %d bulk job(s) that this run cannot tell are its own; they are not "
+                "cancelled: %s (cancel them with EightByEightHook.cancel_bulk_job if they are).",
+                len(self.jobs),
+                ", ".join(f"{j.zip_name} ({j.region})" for j in self.jobs[:20]),
+            )
         self.jobs = []
         self.close()
 
@@ -429,9 +345,9 @@ class TransferRun:
         stays in the store (objects in bulk jobs), ``False`` if it is followed in memory.
         """
         wait = record.extra.get("wait")
-        job = next((j for j in self.jobs if j["zip_name"] == record.extra.get("job")), None) if wait == "bulk" else None
+        job = next((j for j in self.jobs if j.zip_name == record.extra.get("job")), None) if wait == "bulk" else None
         if job is not None:
-            job["count"] += 1
+            job.count += 1
             return True
         self._unrecorded[record.id] = StoredObject(
             id=record.id, region=record.region, type=record.type, name=record.name, state=record.state
@@ -449,8 +365,17 @@ class TransferRun:
     def cancel(self) -> None:
         """Cancel the bulk jobs this run started and has not collected (e.g. when the task is killed)."""
         for job in self.jobs:
-            self.engine.cancel_job(job["zip_name"], job["region"])
+            self.zips.cancel_job(job.zip_name, job.region)
         self.jobs = []
+
+    def abort(self, err: BaseException) -> None:
+        """
+        The run failed between its phases (e.g. its state could not be saved for a deferral): cancel its bulk
+        jobs, give every object it saw a fate, publish the manifest and close.
+
+        :param err: why, for the records of the objects not done.
+        """
+        self._abort(err)
 
     # ------------------------------------------------------------------ phases
 
@@ -483,10 +408,10 @@ class TransferRun:
         stream: Iterator[StoredObject] = self._available(objects, counts)
         if self.policy.strategy == "auto":  # decide on a sample, then go on with the rest of the stream
             head = list(itertools.islice(stream, AUTO_SAMPLE))
-            self.strategy = self.engine.choose_strategy("auto", head)
+            self.strategy = bulk.choose_strategy("auto", head)
             stream = itertools.chain(head, stream)
         else:
-            self.strategy = self.engine.choose_strategy(self.policy.strategy, [])
+            self.strategy = bulk.choose_strategy(self.policy.strategy, [])
         pause = None
         if self.strategy == "bulk":
             pause = self._start_bulk(stream)
@@ -503,7 +428,7 @@ class TransferRun:
             len(self.waiting),
         )
         if self.jobs:  # logged after the search that led to them (they start while it pages)
-            report.log_bulk_jobs(self.log, self.jobs)
+            report.log_bulk_jobs(self.log, [(j.region, j.count) for j in self.jobs])
         if pause is not None:
             return self._pause(pause)
         return self._after_copies()
@@ -565,7 +490,7 @@ class TransferRun:
             else:
                 self._to_restore.append((obj.id, obj.region))
                 self._unrecorded[obj.id] = obj
-        elif state in _GONE:
+        elif state in GONE_STATES:
             present = self.engine.present_copy(obj, self.taken)
             if present is not None:
                 present.reason = f"already present; 8x8 shows it {state} (deleted after an earlier copy)"
@@ -628,16 +553,13 @@ class TransferRun:
         self._to_restore = []
 
     def _wait_for_objects(self) -> Pause:
-        from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightRestoreTrigger
-
         restores = bool(self.restoring)
         timeout = self.policy.restore_timeout if restores else self.policy.not_ready_timeout
         interval = self.policy.restore_poll_interval if restores else self.policy.not_ready_poll_interval
         refs = [{"id": i, "region": r} for i, r in self.restoring + self.waiting]
         what = f"{len(self.restoring)} restore(s) and {len(self.waiting)} object(s) not ready yet"
         return Pause(
-            trigger=EightByEightRestoreTrigger(
-                eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
+            wait=waits.RestoreWait(
                 objects=refs,
                 poll_interval=interval,
                 timeout_at=time.time() + timeout,
@@ -683,10 +605,8 @@ class TransferRun:
         refused job's objects are downloaded one by one). A started job's objects wait in the run's store
         (``waiting`` records naming the job), so memory holds only the batches still filling.
         """
-        from airflow_provider_eightbyeight.triggers.eightbyeight import EightByEightBulkJobTrigger
-
         limit = self.policy.bulk_limit_bytes
-        filling: dict[str | None, list[_Batch]] = {}
+        filling: batching.Filling[PlannedObject] = bulk.new_filling(limit)
         single: list[PlannedObject] = []
         for item in self.engine.iter_plan(available, self.taken):
             try:
@@ -704,30 +624,19 @@ class TransferRun:
                     self._copy(single, final=False)
                     single = []
                 continue
-            batches = filling.setdefault(placed.obj.region, [])
-            name = placed.obj.name or placed.obj.id
-            batch = next((b for b in batches if b.takes(placed, name, limit)), None)  # zip entries are names
-            if batch is None:
-                batch = _Batch()
-                batches.append(batch)
-            batch.add(placed, name, limit)
-            if batch.full(limit):
-                batches.remove(batch)
-                self._launch(batch.items, placed.obj.region)
-            elif len(batches) > MAX_FILLING_BATCHES:  # many objects share names: start the oldest batch
-                self._launch(batches.pop(0).items, placed.obj.region)
+            ready = filling.add(placed.obj.region, placed, placed.obj)
+            if ready:
+                self._launch(ready, placed.obj.region)
         if single:
             self.log.info("%d object(s) exceed the bulk limit; downloading them one by one.", len(single))
             self._copy(single, final=False)
-        for region, batches in filling.items():
-            for batch in batches:
-                self._launch(batch.items, region)
+        for region, items in filling.drain():
+            self._launch(items, region)
         if not self.jobs:
             return None
         return Pause(
-            trigger=EightByEightBulkJobTrigger(
-                eightbyeight_conn_id=self.engine.hook.eightbyeight_conn_id,
-                jobs=[{"zip_name": j["zip_name"], "region": j["region"]} for j in self.jobs],
+            wait=waits.BulkJobsWait(
+                jobs=[{"zip_name": j.zip_name, "region": j.region} for j in self.jobs],
                 poll_interval=self.policy.poll_interval,
                 timeout_at=time.time() + self.policy.bulk_timeout,
             ),
@@ -739,11 +648,11 @@ class TransferRun:
         """Start one job for ``batch`` (its objects then wait in the store), or copy them alone if refused."""
         if not batch:
             return
-        job = self.engine.start_job(batch, region)
+        job = self.zips.start_job(batch, region)
         if job is None:
             self._copy(batch, final=False)
             return
-        self.jobs.append({"zip_name": job.zip_name, "region": region, "count": len(batch)})
+        self.jobs.append(bulk.RunJob(job.zip_name, region, len(batch)))
         waiting = []
         for item in batch:
             record = self.engine.not_copied_record(item.obj, Status.WAITING, "in bulk job")
@@ -760,7 +669,7 @@ class TransferRun:
         Copy every finished job's zip; jobs not finished are cancelled and their objects fetched alone. The
         next job's zip downloads while this one's entries are extracted.
         """
-        jobs, self.jobs = self.jobs, []
+        jobs = list(self.jobs)
         given = event.get("jobs")
         statuses: dict[str, Any] = given if isinstance(given, dict) else {}
         if event.get("status") != "success":
@@ -770,16 +679,19 @@ class TransferRun:
                 event.get("status"),
                 event.get("message"),
             )
-        for job in jobs:
-            if statuses.get(job["zip_name"]) not in ("DONE", "PARTIAL_DONE", "FAILED", "CANCELLED"):
-                self.engine.cancel_job(job["zip_name"], job["region"])
+        # the jobs still to cancel stay the run's until their cancel is sent: a run that fails on the way (an
+        # execution timeout in a cancel call) cancels the others when it aborts
+        self.jobs = [j for j in jobs if statuses.get(j.zip_name) not in models.TERMINAL_BULK_STATUSES]
+        while self.jobs:
+            job = self.jobs.pop(0)
+            self.zips.cancel_job(job.zip_name, job.region)
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="8x8-zip")
-        ahead: list[Future[_Fetched]] = []
+        ahead: list[Future[bulk.Fetched]] = []
         try:
             for index, job in enumerate(jobs):
                 while len(ahead) < 2 and index + len(ahead) < len(jobs):  # this job's zip, and the next one's
                     upcoming = jobs[index + len(ahead)]
-                    ahead.append(prefetch.submit(self._fetch_zip, upcoming, statuses.get(upcoming["zip_name"])))
+                    ahead.append(prefetch.submit(self._fetch_zip, upcoming, statuses.get(upcoming.zip_name)))
                 fetched = ahead.pop(0).result()
                 try:
                     self._collect_job(job, fetched)
@@ -794,29 +706,29 @@ class TransferRun:
                     if path is not None:
                         path.unlink(missing_ok=True)
 
-    def _fetch_zip(self, job: dict[str, Any], status: Any) -> _Fetched:
+    def _fetch_zip(self, job: bulk.RunJob, status: Any) -> bulk.Fetched:
         """The finished job and its downloaded zip (``None`` parts: nothing to extract, fall back)."""
-        if status not in ("DONE", "PARTIAL_DONE"):
-            self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job["zip_name"], status)
-            return _Fetched()
+        if status not in models.ZIP_BULK_STATUSES:
+            self.log.warning("Bulk job %s ended %s; downloading its objects one by one.", job.zip_name, status)
+            return bulk.Fetched()
         try:
-            finished = self.engine.hook.get_bulk_job(job["zip_name"], region=job["region"])
+            finished = self.engine.hook.get_bulk_job(job.zip_name, region=job.region)
             if not finished.has_zip:
                 self.log.warning("Bulk job %s ended %s; downloading one by one.", finished.zip_name, finished.status)
-                return _Fetched(finished)
-            return _Fetched(finished, self.engine.download_zip(finished, job["region"]))
+                return bulk.Fetched(finished)
+            return bulk.Fetched(finished, self.zips.download_zip(finished, job.region))
         except EightByEightError as err:
-            self.log.warning("Bulk job %s unusable (%s); downloading one by one.", job["zip_name"], err)
-            return _Fetched()
+            self.log.warning("Bulk job %s unusable (%s); downloading one by one.", job.zip_name, err)
+            return bulk.Fetched()
 
-    def _collect_job(self, job: dict[str, Any], fetched: _Fetched) -> None:
+    def _collect_job(self, job: bulk.RunJob, fetched: bulk.Fetched) -> None:
         """Copy one job's objects (from its zip where usable), after reading their state again."""
-        waiting = list(self.store.records([Status.WAITING], tag=job["zip_name"]))
+        waiting = list(self.store.records([Status.WAITING], tag=job.zip_name))
         try:
-            current = self.engine.read_back((r.id, job["region"]) for r in waiting)
+            current = self.engine.read_back((r.id, job.region) for r in waiting)
         except EightByEightError as err:
             for record in waiting:
-                obj = StoredObject(id=record.id, region=job["region"], type=record.type, name=record.name)
+                obj = StoredObject(id=record.id, region=job.region, type=record.type, name=record.name)
                 self._add(
                     self.engine.failed_record(
                         record.id, None, f"could not read its metadata after the bulk wait: {err}", obj=obj
@@ -827,7 +739,7 @@ class TransferRun:
         for record in waiting:
             found = current.get(record.id)
             if found is None:
-                gone = StoredObject(id=record.id, region=job["region"], type=record.type, name=record.name)
+                gone = StoredObject(id=record.id, region=job.region, type=record.type, name=record.name)
                 self._add(
                     self.engine.failed_record(record.id, None, "no longer found at 8x8 after the bulk wait", obj=gone)
                 )
@@ -840,7 +752,7 @@ class TransferRun:
             else:  # its path from the pause manifest was not usable: placed anew, as a new object would be
                 self._unrecorded[record.id] = found
                 planned.extend(self.engine.iter_plan([found], self.taken))
-        for record in self.engine.copy_from_zip(fetched.job, fetched.zip_path, planned):
+        for record in self.zips.copy_from_zip(fetched.job, fetched.zip_path, planned):
             self._take(record, final=False)
 
     # ------------------------------------------------------------------ manifest and end
@@ -916,14 +828,14 @@ class TransferRun:
         if self.store.closed:  # the run had finished (manifest published) when the error came
             self.log.error("The run was interrupted after it published its manifest %s.", self._manifest_url())
             return
+        if self.jobs:  # nobody will collect them: cancelled first, whatever recording the rest does
+            try:
+                self.cancel()
+            except Exception as cancel_error:
+                self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
         try:
             for record in self.engine.stop_copies():  # copies that were running: their own fate
                 self._add(record)
-            if self.jobs:  # nobody will collect them
-                try:
-                    self.cancel()
-                except Exception as cancel_error:
-                    self.log.warning("Could not cancel the bulk jobs: %s", cancel_error)
             for obj in list(self._unrecorded.values()):
                 self._add(self.engine.failed_record(obj.id, None, reason, obj=obj))
             self._unwait(reason)
@@ -952,13 +864,16 @@ class TransferRun:
         summary = self._counts()
         try:
             if self.policy.delete_after_transfer and self._unchecked:
-                self.engine.refuse_deletes(
+                deletes.Deleter(self.engine).refuse(
                     summary,
                     "not deleted: this run resumed from a saved state of an older release, whose pause manifest "
                     "cannot be checked; a later run deletes it once it proves the copy",
                 )
             elif self.policy.delete_after_transfer:
-                self.engine.prove_and_delete(summary, self._publish)
+                deleter = deletes.Deleter(self.engine)
+                if deleter.mark_proved(summary):
+                    self._publish()  # the manifest names what is about to be deleted before any delete call
+                    deleter.delete_marked(summary)
         finally:
             self.engine.remove_stale_parts()
             try:

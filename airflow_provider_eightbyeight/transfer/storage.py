@@ -1,7 +1,9 @@
 """
 Writing to any destination Airflow's ``ObjectStoragePath`` reaches, without ever exposing a partial file.
 
-- Local disk: write ``.<name>.<random>.part`` in the same folder, then ``os.replace`` onto the final name.
+- Local disk: write ``.<name>.<random>.part`` in the same folder, then give it the final name with ``os.link``
+  (refused when another writer took the name meanwhile; ``os.replace`` only where the run may replace the copy,
+  see :mod:`..local_files`).
 - Object stores (S3, GCS, ...): write the final key directly; a multipart upload only becomes visible
   when it completes, and on any error the upload is aborted (``discard``) instead of completed. The fsspec
   file is then marked closed whatever the abort did (raised, was refused, did not answer in time), so
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_eightbyeight.errors import ConfigurationError
-from airflow_provider_eightbyeight.hooks.local_files import atomic_local_file
+from airflow_provider_eightbyeight.local_files import atomic_local_file
 
 #: Upload part size for object stores: the S3 minimum is 5 MiB; s3fs' 50 MiB default costs ~150 MB RSS.
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024

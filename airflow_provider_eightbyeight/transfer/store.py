@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_eightbyeight.hooks.local_files import _alive
+from airflow_provider_eightbyeight.local_files import process_alive
 from airflow_provider_eightbyeight.transfer.manifest import COPY_STATUSES, ManifestRecord, iter_manifest_records
 
 #: Store folders are named ``8x8-run-<pid>-<random>`` so a later run can tell a killed process's leftovers.
@@ -244,7 +244,7 @@ def remove_stale_stores(folder: str | None = None) -> list[Path]:
     base = Path(folder or tempfile.gettempdir())
     for path in base.glob(f"{PREFIX}*"):
         pid = path.name[len(PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)

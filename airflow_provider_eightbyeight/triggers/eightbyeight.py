@@ -1,10 +1,12 @@
 """
 Triggers that wait, in the triggerer, for 8x8: objects to appear, bulk zip jobs to finish, restores.
 
-Each trigger polls through :class:`EightByEightHook` (one synchronous client) in a worker thread
-(``asyncio.to_thread``), so the event loop is never blocked and the connection lookup works both in
-the triggerer and inline under ``dag.test()``. Keyword arguments are JSON only and never hold a
-secret; events are small: ``{"status": "success" | "timeout" | "error", ...}``.
+Each trigger is a thin shell over a wait of :mod:`airflow_provider_eightbyeight.waits` (what is waited
+for, its check and the one polling loop, which calls :class:`EightByEightHook` in a worker thread so the
+event loop is never blocked): it serialises the wait's keyword arguments (JSON only, never a secret) and runs
+:func:`~airflow_provider_eightbyeight.waits.poll`. A transfer that waits in its worker runs the same loop on
+the same wait; :func:`trigger_for` builds the trigger of a wait for a task that defers. Events are small:
+``{"status": "success" | "timeout" | "error", ...}``.
 
 In the triggerer, no trigger sends its first event before ``not_before`` (when it was created plus
 :func:`first_event_delay`): a trigger that fired at once could resume its task before the scheduler has
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Generic, TypeVar
 
+from airflow_provider_eightbyeight import waits
 from airflow_provider_eightbyeight.compat import BaseTrigger, TriggerEvent, conf
-from airflow_provider_eightbyeight.errors import (
+from airflow_provider_eightbyeight.errors import (  # noqa: F401 (re-exported: imported from here before)
     AuthenticationError,
     ConfigurationError,
     EightByEightError,
@@ -30,23 +33,20 @@ from airflow_provider_eightbyeight.errors import (
     RegionError,
 )
 from airflow_provider_eightbyeight.hooks.eightbyeight import EightByEightHook
-from airflow_provider_eightbyeight.models import usable
+from airflow_provider_eightbyeight.models import usable  # noqa: F401 (re-exported: imported from here before)
+from airflow_provider_eightbyeight.waits import (  # noqa: F401 (re-exported: their home was here)
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    FINAL_ERRORS,
+    BulkJobsWait,
+    ObjectsWait,
+    RestoreWait,
+    Wait,
+)
 
 _MODULE = "airflow_provider_eightbyeight.triggers.eightbyeight"
+W = TypeVar("W", bound=Wait)
 
 
-#: Errors after which waiting longer cannot help (credentials, permissions, configuration, a malformed
-#: request, an unknown job): the wait ends at once with an error event.
-FINAL_ERRORS = (
-    AuthenticationError,
-    PermissionDeniedError,
-    ConfigurationError,
-    RegionError,
-    InvalidRequestError,
-    NotFoundError,
-)
-#: How many polls in a row may fail (after the hook's own retries) before a wait gives up.
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 #: Seconds added to what the worker's supervisor and the scheduler loop take (see :func:`first_event_delay`):
 #: the task process's own exit, the supervisor's last API calls, and a scheduler loop that runs long.
 FIRST_EVENT_MARGIN = 3.0
@@ -72,20 +72,16 @@ def first_event_delay() -> float:
     return max(0.0, heartbeat) + 2 * max(0.0, idle) + FIRST_EVENT_MARGIN
 
 
-class _PollingTrigger(BaseTrigger):
+class _PollingTrigger(BaseTrigger, Generic[W]):
     """
-    Calls :meth:`check` every ``poll_interval`` seconds in a thread until it returns an event or time runs out.
+    Runs :func:`waits.poll <airflow_provider_eightbyeight.waits.poll>` on its :attr:`wait` with a hook of its
+    connection, after holding its first event until ``not_before`` in the triggerer.
 
-    A poll that fails after the hook's retries (an outage, 5xx, 429, timeouts) is logged and tried again at the
-    next poll, so a wait of hours rides out an outage of minutes. The wait ends with an error event only on an
-    error waiting cannot cure (:data:`FINAL_ERRORS`; an :class:`AuthenticationError` comes after the hook has
-    read the connection again, so a rotated secret is picked up first) or after ``max_consecutive_failures``
-    failed polls in a row. ``timeout_at`` applies whatever the polls do: the timeout event is sent even when
-    the last poll failed (it then carries the data of the last good poll).
+    Failed polls, final errors, ``max_consecutive_failures`` and ``timeout_at`` behave as the wait's loop
+    describes; the trigger adds only its connection and ``not_before``.
 
-    :param max_consecutive_failures: failed polls in a row (each after the hook's own retries) before the wait
-        ends with an error event naming the count and the last error; at least 1. Serialised with the other
-        keyword arguments.
+    :param eightbyeight_conn_id: the 8x8 connection (the triggerer builds its own hook from it).
+    :param wait: what is waited for (its fields are the trigger's other serialised keyword arguments).
     :param not_before: Optional. Epoch seconds before which the triggerer sends no event (its first poll waits
         until then); ``None`` (a new trigger, or one stored before this argument existed) is now plus
         :func:`first_event_delay`. Serialised, so a trigger the triggerer builds again keeps the original time.
@@ -94,21 +90,23 @@ class _PollingTrigger(BaseTrigger):
         between worker and triggerer cannot stall the trigger).
     """
 
-    def __init__(
-        self,
-        *,
-        eightbyeight_conn_id: str,
-        poll_interval: float,
-        timeout_at: float | None,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
-        not_before: float | None = None,
-    ) -> None:
+    def __init__(self, *, eightbyeight_conn_id: str, wait: W, not_before: float | None = None) -> None:
         super().__init__()
         self.eightbyeight_conn_id = eightbyeight_conn_id
-        self.poll_interval = float(poll_interval)
-        self.timeout_at = timeout_at
-        self.max_consecutive_failures = max(1, int(max_consecutive_failures))
+        self.wait = wait
         self.not_before = time.time() + first_event_delay() if not_before is None else float(not_before)
+
+    @property
+    def poll_interval(self) -> float:
+        return self.wait.poll_interval
+
+    @property
+    def timeout_at(self) -> float | None:
+        return self.wait.timeout_at
+
+    @property
+    def max_consecutive_failures(self) -> int:
+        return self.wait.max_consecutive_failures
 
     def _kwargs(self) -> dict[str, Any]:
         return {
@@ -121,19 +119,18 @@ class _PollingTrigger(BaseTrigger):
 
     def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
         """One poll (runs in a thread); an event payload when done, else ``None``."""
-        raise NotImplementedError
+        return self.wait.check(hook)
 
     def event_now(self, hook: EightByEightHook) -> dict[str, Any] | None:
         """
         One :meth:`check` in the worker, right before deferring: the event the trigger would send at its first
-        poll if the wait is already over, else ``None``. A check that fails also gives ``None``: the task then
-        defers, and the trigger polls (and reports errors) as it always does.
+        poll if the wait is already over, else ``None`` (also when the check fails: the task then defers).
         """
-        try:
-            return self.check(hook)
-        except Exception as err:
-            hook.log.info("Checking before deferring failed (%s); deferring.", _describe(err))
-            return None
+        return waits.event_now(self.wait, hook)
+
+    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
+        """The payload when ``timeout_at`` passes; never raises."""
+        return self.wait.timeout_event(hook)
 
     async def _hold_first_event(self) -> None:
         """In the triggerer, wait until ``not_before`` (at most :func:`first_event_delay`)."""
@@ -147,72 +144,20 @@ class _PollingTrigger(BaseTrigger):
             )
             await asyncio.sleep(wait)
 
-    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        """The payload when ``timeout_at`` passes; never raises (see :meth:`_timeout_payload`)."""
-        return {"status": "timeout", "message": f"{type(self).__name__} timed out"}
-
-    def _timeout_payload(
-        self, read: Callable[[], dict[str, Any]], fallback: dict[str, Any], message: str
-    ) -> dict[str, Any]:
-        """
-        A timeout event with live data from ``read()``; if that read fails, with ``fallback`` (what the last
-        good poll saw) and the reason in the message. Never raises (``CancelledError`` still passes).
-        """
-        try:
-            data = read()
-        except Exception as err:
-            return {**fallback, "status": "timeout", "message": f"{message} (the last check failed: {_describe(err)})"}
-        return {**data, "status": "timeout", "message": message}
-
-    #: A hook to poll with instead of a new one (set by a run that waits in its worker, so the polls count
-    #: in its own request and retry statistics); never serialised, and not closed by the trigger.
-    hook: EightByEightHook | None = None
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         await self._hold_first_event()
-        own = self.hook is None
-        hook = EightByEightHook(self.eightbyeight_conn_id) if self.hook is None else self.hook
-        failures = 0
+        hook = EightByEightHook(self.eightbyeight_conn_id)
         try:
-            while True:
-                event: dict[str, Any] | None = None
-                try:
-                    event = await asyncio.to_thread(self.check, hook)
-                    failures = 0
-                except FINAL_ERRORS as err:
-                    yield TriggerEvent(_error_event(err))
-                    return
-                except Exception as err:  # CancelledError is a BaseException and passes through
-                    failures += 1
-                    if failures >= self.max_consecutive_failures:
-                        yield TriggerEvent(_error_event(err, f"{failures} polls in a row failed; the last: "))
-                        return
-                    hook.log.warning(
-                        "Poll %d failed (%s); trying again in %g s (giving up after %d failures in a row).",
-                        failures,
-                        _describe(err),
-                        self.poll_interval,
-                        self.max_consecutive_failures,
-                    )
-                if event is not None:
-                    yield TriggerEvent(event)
-                    return
-                if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                    try:
-                        timeout = await asyncio.to_thread(self.timeout_event, hook)
-                    except Exception as err:
-                        timeout = {"status": "timeout", "message": f"{type(self).__name__} timed out ({err})"}
-                    yield TriggerEvent(timeout)
-                    return
-                await asyncio.sleep(self.poll_interval)
+            async for payload in waits.poll(self.wait, hook):
+                yield TriggerEvent(payload)
+                return
         finally:
-            if own:
-                await asyncio.to_thread(hook.close)
+            await asyncio.to_thread(hook.close)
 
 
-class EightByEightObjectsTrigger(_PollingTrigger):
+class EightByEightObjectsTrigger(_PollingTrigger[ObjectsWait]):
     """
-    Fires when at least ``min_count`` objects match a FIQL filter.
+    Fires when at least ``min_count`` objects match a FIQL filter (see :class:`~.waits.ObjectsWait`).
 
     :param eightbyeight_conn_id: the 8x8 connection.
     :param filter: FIQL filter (already rendered) or ``None`` for all objects.
@@ -240,18 +185,21 @@ class EightByEightObjectsTrigger(_PollingTrigger):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         not_before: float | None = None,
     ) -> None:
-        super().__init__(
-            eightbyeight_conn_id=eightbyeight_conn_id,
+        wait = ObjectsWait(
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
-            not_before=not_before,
+            filter=filter,
+            region=region,
+            all_regions=all_regions,
+            min_count=min_count,
         )
-        self.filter = filter
-        self.region = region
-        self.all_regions = all_regions
-        self.min_count = int(min_count)
-        self._last_count: int | None = None  # what the last good poll counted (not serialised)
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, wait=wait, not_before=not_before)
+
+    filter = property(lambda self: self.wait.filter)
+    region = property(lambda self: self.wait.region)
+    all_regions = property(lambda self: self.wait.all_regions)
+    min_count = property(lambda self: self.wait.min_count)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -267,29 +215,15 @@ class EightByEightObjectsTrigger(_PollingTrigger):
 
     def count(self, hook: EightByEightHook) -> int:
         """Matching objects whose id can be used, counted up to ``min_count``."""
-        found = hook.iter_objects(self.filter, region=self.region, all_regions=self.all_regions)
-        self._last_count = sum(1 for _ in usable(found, self.min_count))
-        return self._last_count
-
-    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
-        found = self.count(hook)
-        hook.log.info("%d of the %d wanted object(s) match so far.", found, self.min_count)
-        return {"status": "success", "count": found} if found >= self.min_count else None
-
-    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        return self._timeout_payload(
-            lambda: {"count": self.count(hook)},
-            {} if self._last_count is None else {"count": self._last_count},
-            f"fewer than {self.min_count} matching object(s) before the timeout",
-        )
+        return self.wait.count(hook)
 
 
-class EightByEightBulkJobTrigger(_PollingTrigger):
+class EightByEightBulkJobTrigger(_PollingTrigger[BulkJobsWait]):
     """
-    Fires when every bulk (zip) job has finished (DONE, PARTIAL_DONE, FAILED or CANCELLED).
+    Fires when every bulk (zip) job has finished (see :class:`~.waits.BulkJobsWait`).
 
     A job 8x8 does not know (HTTP 404: never started, or expired) ends the wait at once with an error event
-    naming its zip; failed polls are retried as :class:`_PollingTrigger` describes.
+    naming its zip; failed polls are retried as :func:`~.waits.poll` describes.
 
     :param jobs: ``[{"zip_name": ..., "region": ...}, ...]``.
     :param poll_interval: seconds between status reads.
@@ -310,15 +244,15 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         not_before: float | None = None,
     ) -> None:
-        super().__init__(
-            eightbyeight_conn_id=eightbyeight_conn_id,
+        wait = BulkJobsWait(
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
-            not_before=not_before,
+            jobs=jobs,
         )
-        self.jobs = [{"zip_name": j["zip_name"], "region": j.get("region")} for j in jobs]
-        self._last_statuses: dict[str, str] | None = None  # what the last good poll saw (not serialised)
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, wait=wait, not_before=not_before)
+
+    jobs = property(lambda self: self.wait.jobs)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "jobs": self.jobs})
@@ -327,47 +261,17 @@ class EightByEightBulkJobTrigger(_PollingTrigger):
         """
         Current status of each job by zip name.
 
-        :raises NotFoundError: naming the zip, when 8x8 knows no such job in its region (final: an unknown job
-            never finishes).
+        :raises NotFoundError: naming the zip, when 8x8 knows no such job in its region.
         """
-        result = {}
-        for job in self.jobs:
-            try:
-                status = hook.get_bulk_job(job["zip_name"], region=job["region"]).status
-            except NotFoundError as err:
-                raise NotFoundError(
-                    f"8x8 knows no bulk job {job['zip_name']!r} (region {job['region'] or 'default'}); "
-                    "it cannot finish",
-                    status=err.status,
-                    method=err.method,
-                    path=err.path,
-                    server_message=err.server_message,
-                    hint="Bulk jobs are region-scoped and kept a limited time by 8x8; start the download again",
-                ) from None
-            result[job["zip_name"]] = getattr(status, "value", str(status))
-        self._last_statuses = result
-        return result
-
-    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
-        statuses = self.statuses(hook)
-        if all(s in ("DONE", "PARTIAL_DONE", "FAILED", "CANCELLED") for s in statuses.values()):
-            return {"status": "success", "jobs": statuses}
-        return None
-
-    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        return self._timeout_payload(
-            lambda: {"jobs": self.statuses(hook)},
-            {} if self._last_statuses is None else {"jobs": self._last_statuses},
-            "bulk jobs did not finish in time",
-        )
+        return self.wait.statuses(hook)
 
 
-class EightByEightRestoreTrigger(_PollingTrigger):
+class EightByEightRestoreTrigger(_PollingTrigger[RestoreWait]):
     """
-    Fires when every restored object is AVAILABLE again.
+    Fires when every restored object is AVAILABLE again (see :class:`~.waits.RestoreWait`).
 
     An id 8x8 does not know in its region ends the wait at once with an error event naming the id; failed
-    polls are retried as :class:`_PollingTrigger` describes, so a wait of a day rides out an outage.
+    polls are retried as :func:`~.waits.poll` describes, so a wait of a day rides out an outage.
 
     :param objects: ``[{"id": ..., "region": ...}, ...]``.
     :param poll_interval: seconds between reads.
@@ -389,79 +293,50 @@ class EightByEightRestoreTrigger(_PollingTrigger):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         not_before: float | None = None,
     ) -> None:
-        super().__init__(
-            eightbyeight_conn_id=eightbyeight_conn_id,
+        wait = RestoreWait(
             poll_interval=poll_interval,
             timeout_at=timeout_at,
             max_consecutive_failures=max_consecutive_failures,
-            not_before=not_before,
+            objects=objects,
         )
-        self.objects = [{"id": o["id"], "region": o.get("region")} for o in objects]
-        self._last_pending: list[str] | None = None  # what the last good poll saw (not serialised)
+        super().__init__(eightbyeight_conn_id=eightbyeight_conn_id, wait=wait, not_before=not_before)
+
+    objects = property(lambda self: self.wait.objects)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{_MODULE}.{type(self).__name__}", {**self._kwargs(), "objects": self.objects})
 
     def pending(self, hook: EightByEightHook) -> list[str]:
         """
-        Ids not AVAILABLE yet (read by id: one search per region and 100 ids).
+        Ids not AVAILABLE yet (read by id; an id the search does not return is read on its own).
 
-        An id the search does not return is read on its own (``GET /objects/{id}``), so a search that lags
-        behind is not mistaken for an unknown id.
-
-        :raises NotFoundError: naming the id, when 8x8 does not know it in its region (final: an unknown
-            object never becomes AVAILABLE).
+        :raises NotFoundError: naming the id, when 8x8 does not know it in its region.
         """
-        by_region: dict[str | None, list[str]] = {}
-        for ref in self.objects:
-            by_region.setdefault(ref["region"], []).append(ref["id"])
-        found: dict[str, Any] = {}
-        for region, ids in by_region.items():
-            found.update(hook.get_objects(ids, region=region))
-            for object_id in ids:
-                if object_id not in found:
-                    found[object_id] = self._read_one(hook, object_id, region)
-        pending = [o["id"] for o in self.objects if not found[o["id"]].is_available]
-        self._last_pending = pending
-        return pending
-
-    @staticmethod
-    def _read_one(hook: EightByEightHook, object_id: str, region: str | None) -> Any:
-        try:
-            return hook.get_object(object_id, region=region)
-        except NotFoundError as err:
-            raise NotFoundError(
-                f"8x8 does not know object {object_id!r} (region {region or 'default'}); it cannot be restored",
-                status=err.status,
-                method=err.method,
-                path=err.path,
-                server_message=err.server_message,
-                hint="Check the id and its region (objects are region-scoped)",
-            ) from None
-
-    def check(self, hook: EightByEightHook) -> dict[str, Any] | None:
-        pending = self.pending(hook)
-        hook.log.info("%d of %d restored object(s) still not available.", len(pending), len(self.objects))
-        return None if pending else {"status": "success", "pending": []}
-
-    def timeout_event(self, hook: EightByEightHook) -> dict[str, Any]:
-        try:
-            pending = self.pending(hook)
-        except Exception as err:
-            # Not confirmed AVAILABLE: what the last good poll saw, or every id if no poll succeeded.
-            last = self._last_pending if self._last_pending is not None else [o["id"] for o in self.objects]
-            return {
-                "status": "timeout",
-                "pending": last,
-                "message": f"{len(last)} object(s) still not available (the last check failed: {_describe(err)})",
-            }
-        return {"status": "timeout", "pending": pending, "message": f"{len(pending)} object(s) still not available"}
+        return self.wait.pending(hook)
 
 
-def _describe(err: BaseException) -> str:
-    """An error in one line: provider errors speak for themselves (and never hold a secret)."""
-    return str(err) if isinstance(err, EightByEightError) else f"{type(err).__name__}: {err}"
+def trigger_for(
+    wait: Wait, eightbyeight_conn_id: str
+) -> EightByEightObjectsTrigger | EightByEightBulkJobTrigger | EightByEightRestoreTrigger:
+    """
+    The trigger that waits for ``wait`` in the triggerer (for a task that defers on a run's pause).
 
-
-def _error_event(err: BaseException, prefix: str = "") -> dict[str, Any]:
-    return {"status": "error", "message": prefix + _describe(err), "error_type": type(err).__name__}
+    :param wait: a wait of :mod:`airflow_provider_eightbyeight.waits`.
+    :param eightbyeight_conn_id: the connection the triggerer polls with.
+    :raises TypeError: for a kind of wait no trigger runs.
+    """
+    common: dict[str, Any] = {
+        "eightbyeight_conn_id": eightbyeight_conn_id,
+        "poll_interval": wait.poll_interval,
+        "timeout_at": wait.timeout_at,
+        "max_consecutive_failures": wait.max_consecutive_failures,
+    }
+    if isinstance(wait, BulkJobsWait):
+        return EightByEightBulkJobTrigger(jobs=wait.jobs, **common)
+    if isinstance(wait, RestoreWait):
+        return EightByEightRestoreTrigger(objects=wait.objects, **common)
+    if isinstance(wait, ObjectsWait):
+        return EightByEightObjectsTrigger(
+            filter=wait.filter, region=wait.region, all_regions=wait.all_regions, min_count=wait.min_count, **common
+        )
+    raise TypeError(f"no trigger waits for a {type(wait).__name__}")

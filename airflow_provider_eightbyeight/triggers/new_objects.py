@@ -409,6 +409,16 @@ def _group(key: Hashable) -> _Group:
     return _GROUPS.setdefault(key, _Group())
 
 
+def shared_polls() -> dict[Hashable, int]:
+    """How many watchers share each poll of this triggerer, by stream key."""
+    return {key: len(group.readers) for key, group in _GROUPS.items()}
+
+
+def forget_shared_polls() -> None:
+    """Forget every group of watchers in this process (as a triggerer that starts again does)."""
+    _GROUPS.clear()
+
+
 def _stream_key(kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
     """Watchers with equal keys share a poll: same connection, regions and poll settings."""
     return (

@@ -150,12 +150,24 @@ def test_token_expiry_401_and_a_failing_token_endpoint(fault_hook, emulator, tmp
     expected = expected_ids(emulator)
     emulator.add_fault(FaultRule(kind="status", route="token", status=500, times=2))
     emulator.add_fault(FaultRule(kind="latency", route="content", delay=0.01))  # stretch the run a little
-    revoker = threading.Timer(0.4, emulator.revoke_tokens)  # every token now answers 401
+    done = threading.Event()
+
+    def revoke_mid_copy() -> None:
+        # Revoke once the copy is under way (not after a fixed delay: on a loaded machine the first
+        # token can come later than any delay, and a revocation before it tests nothing).
+        while not done.is_set():
+            if emulator.stats()["requests"].get("content", 0) >= 20:
+                emulator.revoke_tokens()  # every token now answers 401
+                return
+            done.wait(0.005)
+
+    revoker = threading.Thread(target=revoke_mid_copy, daemon=True)
     revoker.start()
     try:
         summary = transfer(fault_hook, (dest := local_destination(tmp_path)), "objects")
     finally:
-        revoker.cancel()
+        done.set()
+        revoker.join()
     verify(emulator, dest, summary, expected)
     account_faults(emulator, summary, retry_kinds=("status",))  # the 10 ms latency is harmless
     assert summary.retries == 2  # the token endpoint's two failures
