@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,15 @@ def drive(
     *,
     context: dict[str, Any] | None = None,
     resumed: dict[str, Any] | None = None,
+    on_defer: Callable[[int], Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """
     Execute ``op`` as Airflow would: on each deferral run the trigger to its event, then resume.
 
     :param context: extra context for ``execute`` (e.g. ``triggering_asset_events``).
     :param resumed: the extra context of each resumed call instead (a worker builds a new one), if given.
+    :param on_defer: called with the number of deferrals so far after each one, before its trigger runs (a state
+        change "while the task is deferred", at a point a loaded machine cannot move).
     """
     from airflow.providers.common.compat.sdk import TaskDeferred
 
@@ -99,6 +103,8 @@ def drive(
             return call(), deferrals
         except TaskDeferred as deferred:
             deferrals += 1
+            if on_defer is not None:
+                on_defer(deferrals)
             payload = json.loads(json.dumps(deferred.trigger.serialize()[1]))  # what the triggerer stores
             trigger = type(deferred.trigger)(**payload)
             event = asyncio.run(first_event(trigger))

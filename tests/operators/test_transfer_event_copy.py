@@ -6,7 +6,6 @@ clearly on bad input; deferral, repeats, re-runs and deleted objects do not chan
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
@@ -129,8 +128,6 @@ def test_a_deferred_run_resumes_with_exactly_the_events_objects(make_hook, emula
     us, uk = available(emulator, "us-east", 4), available(emulator, "uk", 3)
     archived = [o["id"] for o in emulator.objects("us-east", states="ARCHIVED")][:1]
     pending = emulator.add_object("uk", state="PENDING", size=3000)["id"]
-    timer = threading.Timer(1.0, lambda: emulator.set_object_state(pending, "AVAILABLE"))
-    timer.start()
     kwargs = {
         "bulk": {"strategy": "bulk", "poll_interval": 0.1},
         "restore": {"on_archived": "restore", "restore_poll_interval": 0.2},
@@ -139,14 +136,14 @@ def test_a_deferred_run_resumes_with_exactly_the_events_objects(make_hook, emula
     events = asset_events(
         [payload({"us-east": us[:2] + archived, "uk": uk[:1]}), payload({"uk": [*uk[1:], pending], "us-east": us[2:]})]
     )
-    try:
-        result, deferrals = drive(
-            op_for(tmp_path, deferrable=True, **kwargs),
-            context={"triggering_asset_events": events},
-            resumed={"triggering_asset_events": None},
-        )
-    finally:
-        timer.cancel()
+    # The pending object becomes AVAILABLE once the task has deferred (not after a fixed delay: on a loaded
+    # machine a delay can end before the first search, and the run then has nothing to wait for).
+    result, deferrals = drive(
+        op_for(tmp_path, deferrable=True, **kwargs),
+        context={"triggering_asset_events": events},
+        resumed={"triggering_asset_events": None},
+        on_defer=lambda n: n == 1 and emulator.set_object_state(pending, "AVAILABLE"),
+    )
     assert deferrals >= 1
     named = {*us, *uk, *archived, pending}
     recorded = fates(tmp_path)
